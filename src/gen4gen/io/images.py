@@ -1,0 +1,126 @@
+"""Image decoding that survives real photo folders, and atomic PNG writes.
+
+Everything is normalised to RGB uint8 (+ an alpha channel when the file has a real one): EXIF orientation applied,
+grayscale / palette / CMYK / 16-bit converted, oversized images downscaled (decompression bombs refused).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gen4gen.io.atomic import atomic_write_bytes
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+MAX_PIXELS = 40_000_000  # larger images are downscaled to this many pixels on load
+REFUSE_PIXELS = 400_000_000  # beyond this the header is not trusted at all (decompression bomb)
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as an image; the message names the file and what to do."""
+
+
+@dataclass
+class LoadedImage:
+    rgb: np.ndarray  # (H, W, 3) uint8
+    alpha: np.ndarray | None  # (H, W) uint8 when the file has a non-trivial alpha channel
+    downscaled_from: tuple[int, int] | None = None  # original (W, H) when the image was shrunk on load
+
+
+def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Decode ``path`` to RGB uint8 (+alpha); raises :class:`ImageError` with a one-line reason."""
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes); replace or remove it")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = REFUSE_PIXELS
+            with Image.open(path) as im:
+                width, height = im.size
+                if width * height > REFUSE_PIXELS:
+                    raise ImageError(
+                        f"{path}: {width}x{height} is too large to decode safely (decompression bomb?); "
+                        "downscale it below 400 MP"
+                    )
+                downscaled = None
+                if width * height > max_pixels:
+                    # JPEG can decode directly at a reduced scale: cheap and bounded in memory.
+                    scale = (max_pixels / (width * height)) ** 0.5
+                    im.draft("RGB", (int(width * scale), int(height * scale)))
+                    downscaled = (width, height)
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                im = _to_rgba_or_rgb(im)
+                if downscaled is not None and im.width * im.height > max_pixels:
+                    scale = (max_pixels / (im.width * im.height)) ** 0.5
+                    im = im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.LANCZOS)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: not a readable image ({_short(exc)}); remove it or convert it to PNG/JPEG") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: damaged or truncated image ({_short(exc)}); re-export or remove it") from exc
+    array = np.asarray(im)
+    if array.shape[2] == 4:
+        alpha = array[:, :, 3]
+        rgb = np.ascontiguousarray(array[:, :, :3])
+        return LoadedImage(rgb, alpha if alpha.min() < 255 else None, downscaled)
+    return LoadedImage(np.ascontiguousarray(array), None, downscaled)
+
+
+def _to_rgba_or_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> 'RGB' or 'RGBA' (8 bits per channel)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if array.max() > 255 else 255.0
+        return Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode == "F":
+        array = np.asarray(im, dtype=np.float64)
+        array = array / max(float(array.max()), 1e-6)
+        return Image.fromarray(np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    if im.mode == "CMYK":
+        return im.convert("RGB")
+    return im.convert("RGBA" if has_alpha else "RGB")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:120]
+
+
+def load_mask(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A grayscale mask file as float32 in [0, 1], resized to ``size`` (W, H) if given."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA"):
+                im = im.getchannel("A")
+            im = im.convert("L")
+            if size is not None and im.size != size:
+                im = im.resize(size, Image.BILINEAR)
+            return np.asarray(im, dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: unreadable mask ({_short(exc)}); re-export it as an 8-bit PNG") from exc
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 (H, W), (H, W, 3) or (H, W, 4) array, with no time-dependent chunks (same bytes)."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def save_png(path: Path, array: np.ndarray) -> str:
+    """Atomically write ``array`` as PNG; returns the sha256 of the bytes written."""
+    return atomic_write_bytes(path, encode_png(array))
+
+
+def mask_to_u8(mask: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8 [0, 255], rounded."""
+    return np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
