@@ -22,6 +22,10 @@ class BackendOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ItemError(ValueError):
+    """A problem with one input item (e.g. an empty segmentation): the stage reports it in one line and skips it."""
+
+
 class BackendUnavailable(RuntimeError):
     """A backend cannot run here (missing package, weights or endpoint); the message says how to fix it."""
 
