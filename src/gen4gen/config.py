@@ -1,0 +1,227 @@
+"""Run configuration: one validated YAML/TOML file plus ``--set key=value`` overrides.
+
+Each stage section has the stage's own keys and a ``backend``; every other key in the section belongs to that
+backend and is validated by the backend's ``Options`` model, so an unknown key is an error naming it. Secrets are
+never configuration: backends read them from environment variables.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from gen4gen.backends import DEFAULTS, REGISTRY, UnknownBackend, backend_class
+from gen4gen.backends.base import BackendOptions
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key (or file) and the fix."""
+
+
+class _Section(BaseModel):
+    """A stage section: its own fields plus the chosen backend's options as extra keys."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    backend: str
+
+    def backend_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SegmentConfig(_Section):
+    backend: str = DEFAULTS["segment"]
+    rounds: int = Field(2, ge=1, le=5, description="segmentation rounds; each re-segments the previous cut-out")
+    use_alpha: bool = Field(True, description="use a photo's own alpha channel as the mask when it has one")
+    min_area: float = Field(0.005, ge=0, lt=1, description="smallest mask, as a fraction of the photo, accepted")
+
+
+class ComposeConfig(_Section):
+    backend: str = DEFAULTS["compose"]
+    canvas: int = Field(1024, ge=64, le=4096, description="square canvas side in pixels")
+    flip_p: float = Field(0.5, ge=0, le=1, description="probability of mirroring a cut-out")
+    max_rotation_deg: float = Field(5.0, ge=0, le=45, description="largest random in-plane rotation")
+    max_shift_frac: float = Field(0.03, ge=0, le=0.25, description="largest random shift, fraction of the box")
+    min_visible: float = Field(0.6, ge=0, le=1, description="reject a sample where a concept is more hidden")
+
+
+class RepaintConfig(_Section):
+    backend: str = DEFAULTS["repaint"]
+
+
+class CaptionConfig(_Section):
+    backend: str = DEFAULTS["caption"]
+    max_words: int = Field(30, ge=5, le=200, description="captions are limited to this many words")
+
+
+class ExportConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contact_sheet: bool = Field(True, description="write contact_sheet.jpg with the accepted samples")
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int = Field(0, ge=0, description="run seed; every item's seed derives from it")
+    samples: int = Field(8, ge=1, le=1_000_000, description="accepted samples to make per composition")
+    batch_size: int = Field(8, ge=1, le=1024, description="items handed to a backend at once")
+    segment: SegmentConfig = SegmentConfig()
+    compose: ComposeConfig = ComposeConfig()
+    repaint: RepaintConfig = RepaintConfig()
+    caption: CaptionConfig = CaptionConfig()
+    export: ExportConfig = ExportConfig()
+
+    @field_validator("segment", "compose", "repaint", "caption", mode="after")
+    @classmethod
+    def _known_backend(cls, section: _Section, info: Any) -> _Section:
+        if section.backend not in REGISTRY[info.field_name]:
+            names = ", ".join(sorted(REGISTRY[info.field_name]))
+            raise ValueError(f"unknown backend {section.backend!r}; available: {names}")
+        return section
+
+    def stage_section(self, kind: str) -> _Section:
+        section: _Section = getattr(self, kind)
+        return section
+
+    def backend_options(self, kind: str) -> BackendOptions:
+        """The chosen backend's validated options for stage ``kind`` (raises ConfigError naming the key)."""
+        section = self.stage_section(kind)
+        try:
+            cls = backend_class(kind, section.backend)
+        except UnknownBackend as exc:
+            raise ConfigError(str(exc)) from exc
+        try:
+            return cls.Options.model_validate(section.backend_options())
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, prefix=f"{kind}.", backend=section.backend, options=cls.Options)) from exc
+
+    def resolved(self) -> dict[str, Any]:
+        """Everything, defaults included, with each backend's options filled in (for RUN_DIR/config.yaml)."""
+        data = self.model_dump(mode="json")
+        for kind in DEFAULTS:
+            data[kind].update(self.backend_options(kind).model_dump(mode="json"))
+        return data
+
+
+def _describe(
+    exc: ValidationError, prefix: str = "", backend: str | None = None, options: type[BaseModel] | None = None
+) -> str:
+    """One line per problem, each naming the dotted key."""
+    lines = []
+    for error in exc.errors():
+        key = prefix + ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            valid = ", ".join(options.model_fields) if options is not None else ""
+            owner = f"backend {backend!r}" if backend else "this section"
+            lines.append(f"config: unknown key {key!r} for {owner}" + (f"; valid keys: {valid}" if valid else ""))
+        else:
+            got = error.get("input")
+            shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+            lines.append(f"config: {key}: {error['msg']}{shown}")
+    return "; ".join(lines)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML or TOML config file into a dict (ConfigError naming the file on any problem)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror}); check the path") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'} ({first})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of sections (segment:, compose:, ...)")
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``a.b=value`` override in place; the value is parsed as a YAML scalar (1, 0.5, true, text)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set repaint.backend=noise")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {assignment!r}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(
+    path: Path | None = None, overrides: list[str] | tuple[str, ...] = (), base: dict[str, Any] | None = None
+) -> RunConfig:
+    """Defaults < ``base`` < file < overrides, validated; every backend's options checked too."""
+    data: dict[str, Any] = dict(base or {})
+    if path is not None:
+        data = _merge(data, read_config_file(path))
+    for assignment in overrides:
+        apply_override(data, assignment)
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+    for kind in DEFAULTS:
+        config.backend_options(kind)
+    return config
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+EXAMPLE_CONFIG = """\
+# gen4gen run configuration (YAML; TOML works too). Every key is optional.
+# Use with: gen4gen run SRC --out RUN_DIR --config gen4gen.yaml [--set compose.canvas=768 ...]
+
+seed: 0            # run seed; every item's seed derives from it (same inputs + config + seed -> same bytes)
+samples: 8         # accepted samples per composition (-n on the command line)
+batch_size: 8      # items handed to a backend at once (LLM concurrency, GPU batches)
+
+segment:
+  backend: grabcut # grabcut (weight-free) | alpha (photo alpha or side-car mask) | isnet | rembg
+  rounds: 2        # re-segment the previous cut-out; the best round is picked by a quality score
+  use_alpha: true  # a photo with a real alpha channel is already a cut-out
+
+compose:
+  backend: prior   # prior (real-world size priors, offline) | llm (any OpenAI-compatible endpoint)
+  canvas: 1024
+  flip_p: 0.5
+  max_rotation_deg: 5
+  max_shift_frac: 0.03
+  min_visible: 0.6 # reject samples where a concept is hidden behind others more than this
+
+repaint:
+  backend: scene   # scene (photos from a folder or built-in scenes, offline) | noise | sdxl | sd
+  # backgrounds: path/to/BKG   # BKG/<scene>/<photos>; the folder name is the scene ("garden")
+
+caption:
+  backend: template # template (grounded in the layout, offline) | vlm | transformers
+  max_words: 30
+
+export:
+  contact_sheet: true
+"""

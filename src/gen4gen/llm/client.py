@@ -1,0 +1,439 @@
+"""A small OpenAI-compatible chat client: timeouts, retries honouring Retry-After, a rate limit, a response cache.
+
+Works against OpenAI, vLLM, Ollama, llama.cpp server and LM Studio (``POST {base_url}/chat/completions``). The
+endpoint comes from the options, else ``OPENAI_BASE_URL``; the API key only ever from an environment variable
+(``OPENAI_API_KEY`` unless ``api_key_env`` names another), and it never appears in options, identities, errors or
+logs.
+
+Every answer is cached under a hash of the request as asked (model, messages, temperature, response format, seed,
+max tokens): a cached answer costs no call, and concurrent identical requests share one call.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from pydantic import Field
+
+from gen4gen import __version__
+from gen4gen.backends.base import BackendOptions, ResponseCache
+
+log = logging.getLogger("gen4gen")
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+_FORMAT_LEVELS = ("none", "json_object", "json_schema")
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "structured output", "guided")
+
+
+class LLMError(Exception):
+    """Any failure talking to the chat endpoint; messages are one line and never contain the API key."""
+
+
+class LLMUnavailable(LLMError):
+    """The endpoint cannot answer now: unreachable, authentication refused, or retries exhausted."""
+
+
+class LLMBadResponse(LLMError):
+    """The endpoint answered, but not with a chat completion (e.g. an HTML page or a body without choices)."""
+
+
+class LLMRequestRejected(LLMError):
+    """The endpoint refused this request (HTTP 4xx other than auth / rate limit), so retrying cannot help."""
+
+
+class EndpointOptions(BackendOptions):
+    """Options shared by every backend that talks to an OpenAI-compatible endpoint (flat keys under the stage)."""
+
+    base_url: str | None = None  # else $OPENAI_BASE_URL, else https://api.openai.com/v1
+    model: str | None = None  # else the backend's model environment variable
+    api_key_env: str = "OPENAI_API_KEY"  # the *name* of the variable holding the key; the key is never config
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+    max_concurrency: int = Field(8, ge=1, le=256)
+    requests_per_minute: float | None = Field(None, gt=0)  # None: no client-side limit
+    max_retries: int = Field(4, ge=0, le=20)
+    retry_backoff_s: float = Field(0.5, ge=0)  # first backoff; doubles per retry, with jitter
+    retry_max_wait_s: float = Field(60.0, ge=0)  # longest single wait, Retry-After included; longer = give up
+    unavailable_cooldown_s: float = Field(30.0, ge=0)  # after the endpoint is found unavailable, fail fast this long
+    response_format: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    send_seed: bool = True  # send a per-sample seed (OpenAI, vLLM, Ollama and llama.cpp accept it)
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """One answer: its text, whether it came without a call (cache or a concurrent twin), calls spent on it."""
+
+    content: str
+    cached: bool
+    calls: int
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info (``https://user:secret@host`` -> ``https://host``)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def normalise_base_url(url: str) -> str:
+    """Accept ``.../v1``, ``.../v1/`` and a full ``.../chat/completions`` URL alike."""
+    url = url.strip().rstrip("/")
+    suffix = "/chat/completions"
+    return url[: -len(suffix)] if url.endswith(suffix) else url
+
+
+def request_key(body: dict[str, Any]) -> str:
+    """Cache key of a chat request: sha256 of its canonical JSON."""
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "openai-chat/" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date), if given."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class RateLimiter:
+    """Token bucket shared by all threads of a client: ``per_minute`` requests a minute, bursts up to ``burst``.
+
+    A caller reserves a token under the lock and sleeps outside it for exactly as long as its reservation needs,
+    so waiting threads neither spin nor serialise behind one another's sleeps.
+    """
+
+    def __init__(
+        self,
+        per_minute: float,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(max(1, burst))
+        self._tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting if none is left; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1.0
+            wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+class ChatClient:
+    """Thread-safe chat client for one endpoint and model; see the module docstring."""
+
+    def __init__(
+        self,
+        options: EndpointOptions,
+        model_env: str = "GEN4GEN_LLM_MODEL",
+        *,
+        jitter_seed: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.options = options
+        self.base_url = normalise_base_url(options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        model = options.model or os.environ.get(model_env)
+        if not model:
+            raise LLMUnavailable(f"no model named: set the backend's `model` option or ${model_env}")
+        self.model: str = model
+        self._api_key = os.environ.get(options.api_key_env) or None
+        self._sleep = sleep
+        self._rng = random.Random(jitter_seed)
+        self._rng_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(options.max_concurrency)
+        self._limiter = (
+            RateLimiter(
+                options.requests_per_minute,
+                burst=min(options.max_concurrency, max(1, int(options.requests_per_minute // 60))),
+                sleep=sleep,
+            )
+            if options.requests_per_minute
+            else None
+        )
+        self._format_level = _FORMAT_LEVELS.index("json_schema")
+        self._state_lock = threading.Lock()
+        self._inflight: dict[str, Future[str]] = {}
+        self._down_until = 0.0
+        self._down_reason = ""
+        self._cache_lock = threading.Lock()
+        headers = {"User-Agent": f"gen4gen/{__version__}"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(options.timeout_s, connect=min(options.timeout_s, 10.0)),
+            limits=httpx.Limits(max_connections=options.max_concurrency),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"ChatClient(base_url={self.display_url!r}, model={self.model!r})"
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.base_url)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -------------------------------------------------------------------------------------------- requests
+    def build_body(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        schema_name: str = "answer",
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> dict[str, Any]:
+        """The request as asked (the response format it would like; the server may get less, see ``chat``)."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.options.temperature if temperature is None else temperature,
+        }
+        limit = max_tokens or self.options.max_tokens
+        if limit:
+            body["max_tokens"] = limit
+        if seed is not None and self.options.send_seed:
+            body["seed"] = int(seed)
+        wanted = self.options.response_format
+        if json_schema is not None and wanted != "none":
+            if wanted in ("auto", "json_schema"):
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": schema_name, "schema": json_schema, "strict": False},
+                }
+            else:
+                body["response_format"] = {"type": "json_object"}
+        return body
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        cache: ResponseCache | None = None,
+        json_schema: dict[str, Any] | None = None,
+        schema_name: str = "answer",
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatResult:
+        """The assistant's text for ``messages``; a cached answer (or one being fetched) costs no call.
+
+        Raises ``LLMUnavailable``, ``LLMRequestRejected`` or ``LLMBadResponse``.
+        """
+        body = self.build_body(
+            messages,
+            json_schema=json_schema,
+            schema_name=schema_name,
+            temperature=temperature,
+            seed=seed,
+            max_tokens=max_tokens,
+        )
+        key = request_key(body)
+        if cache is not None:
+            with self._cache_lock:
+                hit = cache.get(key)
+            if hit is not None:
+                return ChatResult(hit, cached=True, calls=0)
+        with self._state_lock:
+            twin = self._inflight.get(key)
+            if twin is None:
+                mine: Future[str] = Future()
+                self._inflight[key] = mine
+        if twin is not None:
+            return ChatResult(twin.result(), cached=True, calls=0)
+        try:
+            content, calls = self._send(body)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            if cache is not None:
+                with self._cache_lock:
+                    cache.put(key, content)
+            mine.set_result(content)
+            return ChatResult(content, cached=False, calls=calls)
+        finally:
+            with self._state_lock:
+                self._inflight.pop(key, None)
+
+    # -------------------------------------------------------------------------------------------- transport
+    def _send(self, body: dict[str, Any]) -> tuple[str, int]:
+        url = f"{self.base_url}/chat/completions"
+        calls = 0
+        failures = 0
+        while True:
+            self._check_up()
+            sent = self._downgraded(body)
+            if self._limiter is not None:
+                self._limiter.acquire()
+            retry_after: float | None = None
+            with self._slots:
+                calls += 1
+                try:
+                    response = self._http.post(url, json=sent)
+                except httpx.TimeoutException:
+                    cause = f"no answer within {self.options.timeout_s:g} s"
+                except httpx.TransportError as exc:
+                    cause = f"cannot reach {self.display_url} ({type(exc).__name__}: {self._clean(str(exc))})"
+                else:
+                    if response.status_code < 300:
+                        return self._content(response), calls
+                    cause = self._http_cause(response)
+                    if response.status_code in RETRY_STATUSES:
+                        retry_after = parse_retry_after(response.headers)
+                    elif response.status_code in (400, 422) and self._rejects_format(sent, response):
+                        continue
+                    elif response.status_code in (401, 403):
+                        raise self._mark_down(
+                            f"{cause}: check ${self.options.api_key_env}"
+                            + ("" if self._api_key else " (it is not set)")
+                        )
+                    elif response.status_code == 404:
+                        raise self._mark_down(f"{cause}: check the base URL and that model {self.model!r} exists")
+                    else:
+                        raise LLMRequestRejected(cause)
+            if failures >= self.options.max_retries:
+                suffix = f" (after {calls} attempts)" if calls > 1 else ""
+                raise self._mark_down(cause + suffix)
+            delay = self._backoff(failures, retry_after)
+            if delay > self.options.retry_max_wait_s:
+                raise self._mark_down(
+                    f"{cause}; the server asks to wait {delay:.0f} s, more than retry_max_wait_s="
+                    f"{self.options.retry_max_wait_s:g}"
+                )
+            failures += 1
+            log.debug("gen4gen: retrying %s in %.2f s: %s", self.display_url, delay, cause)
+            self._sleep(delay)
+
+    def _backoff(self, failures: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter (seeded), never shorter than the server's Retry-After."""
+        with self._rng_lock:
+            jitter = 0.5 + 0.5 * self._rng.random()
+        delay = self.options.retry_backoff_s * (2**failures) * jitter
+        return max(delay, retry_after) if retry_after is not None else delay
+
+    def _downgraded(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The body with the richest response format this server has not rejected."""
+        wanted = body.get("response_format")
+        if wanted is None:
+            return body
+        level = min(_FORMAT_LEVELS.index(wanted["type"]), self._format_level)
+        sent = {k: v for k, v in body.items() if k != "response_format"}
+        if level == _FORMAT_LEVELS.index("json_schema"):
+            sent["response_format"] = wanted
+        elif level == _FORMAT_LEVELS.index("json_object"):
+            sent["response_format"] = {"type": "json_object"}
+        return sent
+
+    def _rejects_format(self, sent: dict[str, Any], response: httpx.Response) -> bool:
+        """True (and remembered) when a 4xx says this server does not take the response format just sent."""
+        rf = sent.get("response_format")
+        text = response.text.lower()
+        if rf is None or not any(word in text for word in _FORMAT_WORDS):
+            return False
+        with self._state_lock:
+            level = _FORMAT_LEVELS.index(rf["type"])
+            if self._format_level >= level:
+                self._format_level = level - 1
+                log.info(
+                    "gen4gen: %s does not accept response_format %s; using %s",
+                    self.display_url,
+                    rf["type"],
+                    _FORMAT_LEVELS[level - 1],
+                )
+        return True
+
+    def _content(self, response: httpx.Response) -> str:
+        try:
+            payload = response.json()
+            message = payload["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise LLMBadResponse(
+                f"{self.display_url} answered HTTP {response.status_code} without a chat completion: "
+                f"{self._snippet(response)}"
+            ) from None
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):  # content parts, as some servers return
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return content if isinstance(content, str) else ""
+
+    def _http_cause(self, response: httpx.Response) -> str:
+        return f"HTTP {response.status_code} from {self.display_url}: {self._snippet(response)}"
+
+    def _snippet(self, response: httpx.Response) -> str:
+        text = response.text
+        try:
+            error = response.json().get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                text = error["message"]
+            elif isinstance(error, str):
+                text = error
+        except (ValueError, AttributeError):
+            pass
+        text = " ".join(text.split())
+        return self._clean(text[:200] + ("…" if len(text) > 200 else "")) or "(empty body)"
+
+    def _clean(self, text: str) -> str:
+        """Remove the API key from server-provided text (some servers echo it in errors)."""
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    def _check_up(self) -> None:
+        with self._state_lock:
+            if time.monotonic() < self._down_until:
+                raise LLMUnavailable(self._down_reason)
+
+    def _mark_down(self, reason: str) -> LLMUnavailable:
+        """Remember that the endpoint is unavailable so that the next requests fail fast for a while."""
+        with self._state_lock:
+            self._down_until = time.monotonic() + self.options.unavailable_cooldown_s
+            self._down_reason = reason
+        return LLMUnavailable(reason)

@@ -1,0 +1,59 @@
+"""Progress bars and one-line messages, kept apart from the stages so tests can run them silently."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+log = logging.getLogger("gen4gen")
+
+
+class Reporter:
+    """Silent reporter: collects warnings (tests, library use)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    @contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda n=1: None
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning(message)
+
+    def info(self, message: str) -> None:
+        log.info(message)
+
+
+class RichReporter(Reporter):
+    """Progress bars and messages on stderr."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__()
+        self.console = console or Console(stderr=True)
+
+    @contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        columns = (
+            TextColumn("[bold]{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            task_id = progress.add_task(description, total=total)
+            yield lambda n=1: progress.advance(task_id, n)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+    def info(self, message: str) -> None:
+        self.console.print(escape(message), highlight=False, soft_wrap=True)
