@@ -62,7 +62,7 @@ def _vocab_from_merges(base: list[str], merges: list[tuple[str, str]], specials:
 
 
 def tiny_clip_tokenizer(folder: Path | None = None) -> Any:
-    """A CLIP tokenizer (byte-level BPE, ``</w>`` word ends) over a small vocabulary; saved to ``folder`` if given."""
+    """A CLIP tokenizer (byte-level BPE, ``</w>`` word ends), small vocabulary; saved to ``folder`` if given."""
     from transformers import CLIPTokenizer
 
     alphabet = _byte_alphabet()
