@@ -192,7 +192,7 @@ class PriorPlanner(LayoutPlanner):
         margin: float,
         rng: np.random.Generator,
     ) -> tuple[list[IntBox], int, np.ndarray]:
-        """Several ground lines, one object per cell (no overlap at all): the fewest rows meeting the minimum size."""
+        """Several ground lines, one object per cell, no overlap: the fewest rows meeting the minimum size."""
         width, height = canvas
         n = len(heights)
         usable_w, usable_h = width - 2 * margin, height - 2 * margin
