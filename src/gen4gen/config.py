@@ -100,7 +100,9 @@ class RunConfig(BaseModel):
         try:
             return cls.Options.model_validate(section.backend_options())
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, prefix=f"{kind}.", backend=section.backend, options=cls.Options)) from exc
+            raise ConfigError(
+                _describe(exc, prefix=f"{kind}.", backend=section.backend, options=cls.Options)
+            ) from exc
 
     def resolved(self) -> dict[str, Any]:
         """Everything, defaults included, with each backend's options filled in (for RUN_DIR/config.yaml)."""

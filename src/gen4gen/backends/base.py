@@ -23,7 +23,7 @@ class BackendOptions(BaseModel):
 
 
 class ItemError(ValueError):
-    """A problem with one input item (e.g. an empty segmentation): the stage reports it in one line and skips it."""
+    """A problem with one input item (e.g. an empty segmentation): the stage reports it and skips the item."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -112,9 +112,7 @@ class LayoutPlanner(Backend):
     """Decides where the concepts of a sample go on the canvas."""
 
     @abstractmethod
-    def plan(
-        self, concepts: list[ConceptRequest], canvas: tuple[int, int], rng: np.random.Generator
-    ) -> Layout:
+    def plan(self, concepts: list[ConceptRequest], canvas: tuple[int, int], rng: np.random.Generator) -> Layout:
         """One placement per concept, same order as ``concepts``; ``canvas`` is (width, height)."""
 
     def plan_batch(self, jobs: list[PlanJob]) -> list[Layout]:

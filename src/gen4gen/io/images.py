@@ -62,7 +62,9 @@ def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{path}: not a readable image ({_short(exc)}); remove it or convert it to PNG/JPEG") from exc
+        raise ImageError(
+            f"{path}: not a readable image ({_short(exc)}); remove it or convert it to PNG/JPEG"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({_short(exc)}); re-export or remove it") from exc
     array = np.asarray(im)

@@ -82,7 +82,7 @@ def scan_sources(src: Path) -> SourceScan:
     top_photos, top_folders, _ = _listing(src)
     if top_photos:
         problems.append(
-            f"{src}: {len(top_photos)} photo(s) directly in SRC ignored; put each concept's photos in SRC/<concept>/"
+            f"{src}: {len(top_photos)} photo(s) directly in SRC ignored; put them in SRC/<concept>/"
         )
     nested = [f for f in top_folders if _listing(f)[1] and not _listing(f)[0]]
     compositions: list[Composition] = []
@@ -93,7 +93,9 @@ def scan_sources(src: Path) -> SourceScan:
                 compositions.append(Composition(folder.name, concepts))
     else:
         for folder in nested:
-            problems.append(f"{folder}: holds sub-folders but no photos; skipped (mixing layouts is not supported)")
+            problems.append(
+                f"{folder}: holds sub-folders but no photos; skipped (mixing layouts is not supported)"
+            )
         concepts = _concepts(src, problems, skip=set(nested))
         if concepts:
             compositions.append(Composition("+".join(c.folder for c in concepts), concepts))

@@ -6,7 +6,7 @@ import re
 import time
 from collections import Counter
 
-from gen4gen.backends.base import CaptionRequest, Captioner
+from gen4gen.backends.base import Captioner, CaptionRequest
 from gen4gen.io.images import load_image
 from gen4gen.manifest import DONE, Record, fingerprint
 from gen4gen.seeds import derive_seed
@@ -32,7 +32,9 @@ def caption_stage(ctx: Context) -> StageStats:
             for compose in batch:
                 repaint = ctx.manifest.get("repaint", compose.key)
                 if repaint is None or repaint.status != DONE:
-                    raise StageError(f"{ctx.run_dir}: sample {compose.key} has no image yet; run `gen4gen repaint`")
+                    raise StageError(
+                        f"{ctx.run_dir}: sample {compose.key} has no image yet; run `gen4gen repaint`"
+                    )
                 seed = derive_seed(ctx.config.seed, STAGE, compose.key)
                 fp = fingerprint(STAGE_VERSION, repaint.fingerprint, repaint.outputs, identity, max_words, seed)
                 if ctx.manifest.is_current(STAGE, compose.key, fp) is not None:

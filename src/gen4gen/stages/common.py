@@ -63,7 +63,9 @@ class Context:
     def sample_keys(self) -> list[str]:
         raw = self.manifest.get_meta(SAMPLES_META)
         if raw is None:
-            raise StageError(f"{self.run_dir}: no composed samples yet; run `gen4gen compose` (or `gen4gen run`) first")
+            raise StageError(
+                f"{self.run_dir}: no composed samples yet; run `gen4gen compose` (or `gen4gen run`) first"
+            )
         keys: list[str] = json.loads(raw)
         return keys
 

@@ -25,7 +25,7 @@ from gen4gen.io.images import mask_to_u8, save_png
 from gen4gen.io.sources import Composition
 from gen4gen.manifest import DONE, REJECTED, Record, fingerprint
 from gen4gen.seeds import derive_seed
-from gen4gen.stages.common import SAMPLES_META, Context, StageError, StageStats, chunks, require_backend, safe_stem
+from gen4gen.stages.common import SAMPLES_META, Context, StageError, StageStats, require_backend, safe_stem
 
 STAGE = "compose"
 STAGE_VERSION = "1"
@@ -69,7 +69,9 @@ def _cutouts_by_concept(ctx: Context, src: Path, comp: Composition) -> list[list
             if record is not None and record.status == DONE:
                 path = record.data["cutout"]
                 found.append(
-                    Cutout(concept.name, concept.folder, record.key, path, record.outputs[path], record.data["aspect"])
+                    Cutout(
+                        concept.name, concept.folder, record.key, path, record.outputs[path], record.data["aspect"]
+                    )
                 )
         if not found:
             ctx.reporter.warn(
@@ -120,7 +122,7 @@ def _compose_composition(
             else:
                 pending.append((i, key, seed, fp, None))
         jobs, chosen = [], {}
-        for i, key, seed, _, current in pending:
+        for i, _key, seed, _, current in pending:
             if current is None:
                 rng = np.random.default_rng(seed)
                 picks = [group[int(rng.integers(len(group)))] for group in cutouts]
@@ -171,7 +173,9 @@ def _make_sample(
     started = time.perf_counter()
     items, augments = [], []
     for pick, placement in zip(picks, layout.placements, strict=True):
-        augment = sample_augment(rng, section.flip_p, section.max_rotation_deg, section.max_shift_frac, placement.bbox)
+        augment = sample_augment(
+            rng, section.flip_p, section.max_rotation_deg, section.max_shift_frac, placement.bbox
+        )
         augments.append(augment)
         items.append((_load_cutout(ctx.run_dir / pick.path, pick.sha256), placement, augment))
     scene = scenes[int(rng.integers(len(scenes)))] if scenes else layout.scene
@@ -222,9 +226,7 @@ def _make_sample(
     union_path = f"masks/{sid}_union.png"
     outputs[union_path] = save_png(ctx.run_dir / union_path, mask_to_u8(composite.union))
     data.update(composite=composite_path, union_mask=union_path)
-    record = Record(
-        STAGE, key, DONE, fp, seed, planner_id, outputs, data, seconds=time.perf_counter() - started
-    )
+    record = Record(STAGE, key, DONE, fp, seed, planner_id, outputs, data, seconds=time.perf_counter() - started)
     ctx.manifest.put(record)
     return record
 

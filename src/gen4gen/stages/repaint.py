@@ -51,7 +51,9 @@ def repaint_stage(ctx: Context) -> StageStats:
                 path = f"images/{compose.data['sample_id']}.png"
                 outputs = {path: save_png(ctx.run_dir / path, result.image)}
                 data = {"image": path, "scene": result.scene, "info": result.info}
-                ctx.manifest.put(Record(STAGE, compose.key, DONE, fp, seed, identity, outputs, data, seconds=per_item))
+                ctx.manifest.put(
+                    Record(STAGE, compose.key, DONE, fp, seed, identity, outputs, data, seconds=per_item)
+                )
                 stats.made += 1
                 advance(1)
     stats.seconds = time.perf_counter() - started

@@ -59,7 +59,12 @@ def segment_stage(ctx: Context, src: Path, compositions: list[Composition], cuto
                 segmenter = require_backend(ctx, STAGE)  # type: ignore[assignment]
             assert segmenter is not None
             fp = fingerprint(
-                STAGE_VERSION, source_hash, section.rounds, section.use_alpha, section.min_area, segmenter.identity()
+                STAGE_VERSION,
+                source_hash,
+                section.rounds,
+                section.use_alpha,
+                section.min_area,
+                segmenter.identity(),
             )
             current = ctx.manifest.is_current(STAGE, key, fp)
             if current is not None and current.status == DONE:

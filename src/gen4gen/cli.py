@@ -1,0 +1,172 @@
+"""Command line: parse, build the pipeline, show progress and a summary. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from gen4gen import __version__
+from gen4gen.backends import REGISTRY, BackendUnavailable, UnknownBackend
+from gen4gen.config import EXAMPLE_CONFIG, ConfigError, load_config
+from gen4gen.io.images import ImageError
+from gen4gen.io.sources import SourceError
+from gen4gen.pipeline import Pipeline
+from gen4gen.progress import RichReporter
+from gen4gen.stages.common import StageError, StageStats
+
+EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+console = Console(stderr=True)
+
+
+def _add_config_args(parser: argparse.ArgumentParser, samples: bool = True) -> None:
+    parser.add_argument("--config", type=Path, help="YAML or TOML config file (see `gen4gen init`)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    if samples:
+        parser.add_argument("-n", "--samples", type=int, help="accepted samples per composition")
+        parser.add_argument("--seed", type=int, help="run seed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gen4gen", description="Multi-concept personalisation datasets from a few photos per concept."
+    )
+    parser.add_argument("--version", action="version", version=f"gen4gen {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="all stages: photos -> finished dataset in RUN_DIR")
+    run.add_argument("src", type=Path, help="SRC/<concept>/<photos> or SRC/<composition>/<concept>/<photos>")
+    run.add_argument("--out", type=Path, required=True, help="run folder (created; rerun to resume)")
+    _add_config_args(run)
+
+    segment = sub.add_parser("segment", help="stage 1: cut-outs and soft masks of every photo into DIR")
+    segment.add_argument("src", type=Path)
+    segment.add_argument("--out", type=Path, required=True)
+    _add_config_args(segment, samples=False)
+
+    for name, text in (
+        ("compose", "stage 2: layouts, composites and instance masks"),
+        ("repaint", "stage 3: realistic backgrounds"),
+        ("caption", "stage 4: grounded captions"),
+        ("export", "stage 5: metadata.jsonl (Hugging Face imagefolder) and contact sheet"),
+    ):
+        stage = sub.add_parser(name, help=f"{text}, in an existing run folder")
+        stage.add_argument("run_dir", type=Path, help="run folder made by `gen4gen run` or `gen4gen segment`")
+        _add_config_args(stage, samples=name == "compose")
+
+    init = sub.add_parser("init", help="write a commented example config")
+    init.add_argument("path", type=Path, nargs="?", default=Path("gen4gen.yaml"))
+
+    demo = sub.add_parser("demo", help="the whole pipeline on built-in photos (no network, no weights)")
+    demo.add_argument("--out", type=Path, required=True)
+    _add_config_args(demo)
+
+    sub.add_parser("backends", help="list the backends of every stage")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        console.print(
+            "[yellow]interrupted[/]: everything finished so far is kept; rerun the same command to resume"
+        )
+        return EXIT_INTERRUPTED
+    except (ConfigError, UnknownBackend) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except (SourceError, StageError, BackendUnavailable, ImageError) as exc:
+        _error(str(exc))
+        return EXIT_NOTHING_DONE
+
+
+def _error(message: str) -> None:
+    console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if getattr(args, "samples", None) is not None:
+        overrides.append(f"samples={args.samples}")
+    if getattr(args, "seed", None) is not None:
+        overrides.append(f"seed={args.seed}")
+    return overrides
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    reporter = RichReporter(console) if not args.quiet else RichReporter(Console(stderr=True, quiet=True))
+    if args.command == "init":
+        if args.path.exists():
+            _error(f"{args.path} already exists; choose another path or remove it")
+            return EXIT_USAGE
+        args.path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+        console.print(f"wrote {args.path}")
+        return EXIT_OK
+    if args.command == "backends":
+        for kind, table in REGISTRY.items():
+            print(f"{kind}: {', '.join(table)}")
+        return EXIT_OK
+    if args.command in ("run", "demo"):
+        if args.command == "demo":
+            from gen4gen.demo import write_demo_inputs
+
+            args.src = write_demo_inputs(args.out / "inputs")
+            args.out = args.out / "run"
+        config = load_config(args.config, _overrides(args))
+        with Pipeline(args.out, config, reporter) as pipeline:
+            stats = pipeline.run(args.src)
+        _summary(stats, args.out)
+        return EXIT_OK if stats[-1].made > 0 else EXIT_NOTHING_DONE
+    if args.command == "segment":
+        config = load_config(args.config, _overrides(args))
+        with Pipeline(args.out, config, reporter) as pipeline:
+            pipeline.write_config()
+            stats = pipeline.segment(args.src, cutouts_root=args.out)
+        _summary([stats], args.out)
+        return EXIT_OK if stats.total_ok > 0 else EXIT_NOTHING_DONE
+    run_dir: Path = args.run_dir
+    if not (run_dir / "manifest.sqlite").is_file():
+        _error(f"{run_dir}: no manifest.sqlite here; make the run folder with `gen4gen run SRC --out {run_dir}`")
+        return EXIT_NOTHING_DONE
+    config = Pipeline.saved_config(run_dir, args.config, _overrides(args))
+    with Pipeline(run_dir, config, reporter) as pipeline:
+        pipeline.write_config()
+        stats = getattr(pipeline, args.command)()
+    _summary([stats], run_dir)
+    return EXIT_OK if stats.total_ok > 0 else EXIT_NOTHING_DONE
+
+
+def _summary(stats: list[StageStats], run_dir: Path) -> None:
+    table = Table(title=f"gen4gen — {run_dir}", title_justify="left")
+    for column in ("stage", "made", "reused", "rejected", "failed", "seconds", "s/item"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for s in stats:
+        items = s.made or 1
+        table.add_row(
+            s.name,
+            str(s.made),
+            str(s.reused),
+            str(sum(s.rejected.values())),
+            str(s.failed),
+            f"{s.seconds:.1f}",
+            f"{s.seconds / items:.2f}" if s.made else "-",
+        )
+    console.print(table)
+    for s in stats:
+        for reason, count in s.rejected.most_common():
+            console.print(f"  {s.name} rejected {count}: {escape(reason)}", highlight=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
