@@ -71,7 +71,7 @@ def _edge_agreement(rgb: np.ndarray, hard: np.ndarray) -> float:
 
 def _solidity(hard: np.ndarray) -> float:
     """Share of the foreground in its largest component times share of it that is not a hole."""
-    labels, count = ndimage.label(hard)
+    labels, _ = ndimage.label(hard)
     sizes = np.bincount(labels.ravel())[1:]
     largest = float(sizes.max()) / float(sizes.sum())
     filled = ndimage.binary_fill_holes(hard)

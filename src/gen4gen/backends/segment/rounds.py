@@ -71,21 +71,32 @@ def best_round(results: list[RoundResult]) -> int:
     return int(np.argmax([r.score for r in results]))
 
 
-def _resegment(segmenter: Segmenter, photo: Photo, previous: RoundResult, margin: float, band: float) -> np.ndarray:
+def _resegment(
+    segmenter: Segmenter, photo: Photo, previous: RoundResult, margin: float, band: float
+) -> np.ndarray:
     height, width = previous.mask.shape
     x0, y0, x1, y1 = previous.bbox
     side = max(x1 - x0, y1 - y0)
     pad = max(4, round(margin * side))
     x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad)
     crop = photo.rgb[y0:y1, x0:x1]
-    keep = (previous.mask[y0:y1, x0:x1] >= 0.5).astype(np.uint8)
-    radius = max(1, round(band * side))
-    keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
-    # Feather the kept region so the grey does not draw a hard, edge-like outline of its own.
-    weight = cv2.GaussianBlur(keep.astype(np.float32), (0, 0), max(1.0, radius / 3))[..., None]
-    composite = (crop.astype(np.float32) * weight + NEUTRAL * (1.0 - weight) + 0.5).astype(np.uint8)
+    composite = _neutral_outside(crop, previous.mask[y0:y1, x0:x1] >= 0.5, band * side)
     alpha = None if photo.alpha is None else photo.alpha[y0:y1, x0:x1]
     inner = segmenter.segment(replace(photo, rgb=composite, alpha=alpha))
     full = np.zeros((height, width), np.float32)
     full[y0:y1, x0:x1] = inner
     return full
+
+
+def _neutral_outside(crop: np.ndarray, inside: np.ndarray, band_px: float, work_side: int = 512) -> np.ndarray:
+    """``crop`` with what lies beyond ``band_px`` of ``inside`` faded to neutral grey (at low resolution)."""
+    height, width = inside.shape
+    scale = min(1.0, work_side / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    keep = cv2.resize(inside.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    radius = max(1, round(band_px * scale))
+    keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    # Feather the kept region so the grey does not draw a hard, edge-like outline of its own.
+    weight = cv2.GaussianBlur(keep.astype(np.float32), (0, 0), max(1.0, radius / 3))
+    weight = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)[..., None]
+    return (crop.astype(np.float32) * weight + NEUTRAL * (1.0 - weight) + 0.5).astype(np.uint8)
