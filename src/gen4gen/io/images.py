@@ -61,7 +61,11 @@ def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
                     im = im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.LANCZOS)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(
+            f"{path}: too large to decode safely (decompression bomb?); downscale it below 400 MP"
+        ) from exc
+    except UnidentifiedImageError as exc:
         raise ImageError(
             f"{path}: not a readable image ({_short(exc)}); remove it or convert it to PNG/JPEG"
         ) from exc

@@ -1,0 +1,47 @@
+"""The run database: records, fingerprints, integrity checks, cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gen4gen.io.atomic import atomic_write_bytes
+from gen4gen.manifest import DONE, Manifest, Record, fingerprint
+from gen4gen.seeds import derive_seed
+
+
+def test_fingerprint_is_order_independent_for_dicts() -> None:
+    assert fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
+    assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+def test_seeds_depend_on_run_stage_item_only() -> None:
+    assert derive_seed(1, "compose", "x/1") == derive_seed(1, "compose", "x/1")
+    assert (
+        len({derive_seed(1, "compose", "x/1"), derive_seed(2, "compose", "x/1"), derive_seed(1, "repaint", "x/1")})
+        == 3
+    )
+
+
+def test_is_current_checks_fingerprint_and_files(tmp_path: Path) -> None:
+    with Manifest(tmp_path) as manifest:
+        digest = atomic_write_bytes(tmp_path / "images" / "a.png", b"payload")
+        manifest.put(Record("repaint", "k", DONE, "fp1", outputs={"images/a.png": digest}, data={"x": 1}))
+        assert manifest.is_current("repaint", "k", "fp1") is not None
+        assert manifest.is_current("repaint", "k", "other") is None
+        (tmp_path / "images" / "a.png").write_bytes(b"tampered")
+        assert manifest.is_current("repaint", "k", "fp1") is None
+        (tmp_path / "images" / "a.png").unlink()
+        assert manifest.is_current("repaint", "k", "fp1") is None
+    with Manifest(tmp_path) as manifest:  # reopened: the record survived
+        record = manifest.get("repaint", "k")
+        assert record is not None and record.data == {"x": 1}
+        assert manifest.counts("repaint") == {DONE: 1}
+
+
+def test_cache_roundtrip(tmp_path: Path) -> None:
+    with Manifest(tmp_path) as manifest:
+        cache = manifest.response_cache()
+        assert cache.get("q") is None
+        cache.put("q", "answer")
+        assert cache.get("q") == "answer"
+    assert (tmp_path / "manifest.sqlite").is_file()
