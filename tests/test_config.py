@@ -52,9 +52,9 @@ def test_errors_name_the_key(override: str, fragment: str) -> None:
 def test_bad_files(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("compose: [unclosed\n")
-    with pytest.raises(ConfigError, match="broken.yaml"):
+    with pytest.raises(ConfigError, match=r"broken\.yaml"):
         load_config(broken)
-    with pytest.raises(ConfigError, match="missing.yaml"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml"):
         load_config(tmp_path / "missing.yaml")
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n- b\n")
