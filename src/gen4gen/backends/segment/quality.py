@@ -19,8 +19,10 @@ WEIGHTS = {"separation": 2.0, "edges": 1.5, "solidity": 1.0, "binariness": 0.5, 
 def mask_quality(rgb: np.ndarray, mask: np.ndarray) -> float:
     """Score in [0, 1] (higher is better) of soft ``mask`` (H, W) in [0, 1] for photo ``rgb`` (H, W, 3) uint8."""
     cues = quality_cues(rgb, mask)
+    if min(cues.values()) <= 0.0:
+        return 0.0
     total = sum(WEIGHTS.values())
-    log_score = sum(w * np.log(max(cues[name], 1e-6)) for name, w in WEIGHTS.items()) / total
+    log_score = sum(w * np.log(cues[name]) for name, w in WEIGHTS.items()) / total
     return float(np.clip(np.exp(log_score), 0.0, 1.0))
 
 
