@@ -69,7 +69,7 @@ class EndpointOptions(BackendOptions):
     max_retries: int = Field(4, ge=0, le=20)
     retry_backoff_s: float = Field(0.5, ge=0)  # first backoff; doubles per retry, with jitter
     retry_max_wait_s: float = Field(60.0, ge=0)  # longest single wait, Retry-After included; longer = give up
-    unavailable_cooldown_s: float = Field(30.0, ge=0)  # after the endpoint is found unavailable, fail fast this long
+    unavailable_cooldown_s: float = Field(30.0, ge=0)  # once the endpoint is found down, fail fast this long
     response_format: Literal["auto", "json_schema", "json_object", "none"] = "auto"
     send_seed: bool = True  # send a per-sample seed (OpenAI, vLLM, Ollama and llama.cpp accept it)
 
@@ -176,7 +176,8 @@ class ChatClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.options = options
-        self.base_url = normalise_base_url(options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = normalise_base_url(base_url)
         model = options.model or os.environ.get(model_env)
         if not model:
             raise LLMUnavailable(f"no model named: set the backend's `model` option or ${model_env}")

@@ -13,15 +13,18 @@ import ast
 import json
 import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 MAX_ANSWER_CHARS = 200_000
 _MAX_STARTS = 32  # bracket positions tried when the JSON is buried in prose
 _FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)```", re.DOTALL)
 _LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, OverflowError)
 _NAME_KEYS = ("name", "label", "object", "concept", "category", "class", "item", "obj")
-_BOX_KEYS = ("box", "bbox", "bounding_box", "bounding box", "boundingbox", "xywh", "rect", "coordinates", "position")
+_BOX_KEYS = ("box", "bbox", "bounding_box", "bounding box", "xywh", "rect", "coordinates", "position")
 _LIST_KEYS = ("objects", "layout", "boxes", "bboxes", "items", "placements", "result", "answer", "data")
 
 
@@ -42,6 +45,13 @@ class RawBox:
 
 def extract_structured(text: object) -> Any:
     """The first dict or list found in ``text`` (whole text, code fences, then bracketed slices)."""
+    for value in iter_structured(text):
+        return value
+    raise ParseError("no JSON object or list found in the answer")
+
+
+def iter_structured(text: object) -> Iterator[Any]:
+    """Every dict or list found in ``text``, most likely first; raises ParseError for non-text or empty text."""
     if not isinstance(text, str):
         raise ParseError("the answer is not text")
     text = text.strip()
@@ -53,13 +63,21 @@ def extract_structured(text: object) -> Any:
     for candidate in candidates:
         value = _load(candidate)
         if value is not None:
-            return value
+            yield value
     for candidate in candidates:
         for piece in _bracketed(candidate):
             value = _load(piece)
             if value is not None:
-                return value
-    raise ParseError("no JSON object or list found in the answer")
+                yield value
+
+
+def _first(text: object, read: Callable[[Any], _T | None], what: str) -> _T:
+    """The first structure in ``text`` that ``read`` accepts."""
+    for data in iter_structured(text):
+        found = read(data)
+        if found:
+            return found
+    raise ParseError(f"no {what} found in the answer")
 
 
 def _load(text: str) -> Any:
@@ -122,10 +140,7 @@ def _bracketed(text: str) -> list[str]:
 def parse_layout(text: object) -> list[RawBox]:
     """Named boxes from an answer: ``{"objects": [{"name", "box": [x, y, w, h]}]}``, the seed's tuple list,
     ``{"cat": [x, y, w, h]}``, boxes as ``{"x", "y", "width", "height"}`` or ``{"x0", "y0", "x1", "y1"}``..."""
-    boxes = _layout_entries(extract_structured(text), depth=0)
-    if not boxes:
-        raise ParseError("no named boxes found in the answer")
-    return boxes
+    return _first(text, lambda data: _layout_entries(data, depth=0), "named boxes [x, y, w, h]")
 
 
 def _layout_entries(data: Any, depth: int) -> list[RawBox]:
@@ -207,7 +222,10 @@ def _number(value: Any) -> float | None:
 # ------------------------------------------------------------------------------------------------ sizes
 def parse_sizes(text: object) -> dict[str, float]:
     """Positive relative sizes by name: ``{"sizes": {"dog": 1.0, "mug": 0.2}}``, a list of pairs or of dicts."""
-    data = extract_structured(text)
+    return _first(text, _sizes, "positive sizes by name")
+
+
+def _sizes(data: Any) -> dict[str, float]:
     if isinstance(data, dict):
         for key in ("sizes", "relative_sizes", "heights", "objects", "result"):
             if isinstance(data.get(key), (dict, list)):
@@ -229,8 +247,6 @@ def parse_sizes(text: object) -> dict[str, float]:
         value = _number(raw)
         if isinstance(name, str) and name.strip() and value is not None and value > 0:
             sizes[name.strip()] = value
-    if not sizes:
-        raise ParseError("no positive sizes by name found in the answer")
     return sizes
 
 
@@ -241,11 +257,18 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 def parse_scenes(text: object, limit: int = 3) -> list[str]:
     """Up to ``limit`` distinct scene phrases from ``{"scenes": [...]}``, a JSON list, or a bulleted list."""
     try:
-        data = extract_structured(text)
+        return _first(text, lambda data: _scenes(data, limit), "scene phrases")
     except ParseError:
         if not isinstance(text, str) or not text.strip():
             raise
-        data = [line for line in text.splitlines() if _BULLET.match(line)] or text.splitlines()
+    lines = [line for line in text.splitlines() if _BULLET.match(line)] or text.splitlines()
+    phrases = _scenes(lines, limit)
+    if not phrases:
+        raise ParseError("no scene phrases found in the answer")
+    return phrases
+
+
+def _scenes(data: Any, limit: int) -> list[str]:
     if isinstance(data, dict):
         data = next((data[k] for k in ("scenes", "backgrounds", "places", "phrases") if k in data), [])
     phrases: list[str] = []
@@ -257,6 +280,4 @@ def parse_scenes(text: object, limit: int = 3) -> list[str]:
             phrases.append(phrase)
         if len(phrases) == limit:
             break
-    if not phrases:
-        raise ParseError("no scene phrases found in the answer")
     return phrases
