@@ -1,0 +1,479 @@
+"""Background repainting with diffusers inpainting: SDXL (``sdxl``, optional refiner) and SD-1.5 (``sd``).
+
+What is repainted: everything but the concepts. The instance masks' union is blurred and stretched
+(``keep = clip(2·blur(union) - 1, 0, 1)``), so the kept region shrinks inside each concept edge and the feathering
+lies inside the concept, never on the background; the model repaints ``1 - keep``. After inpainting the concept
+pixels are composited back with the union mask (on by default; the seed let the model redraw the concepts, which
+is how a cup became a lamp), so concepts stay exactly as pasted.
+
+Reproducibility: each sample draws its noise from its own CPU ``torch.Generator`` seeded with the request's seed,
+so a sample's noise does not depend on the device or on the other samples of its batch. The same inputs, seed,
+options, device and batch give the same bytes.
+
+Weights come from a local folder or the Hugging Face cache (a hub id downloads into the cache when online; with
+``HF_HUB_OFFLINE=1`` only the cache is used). Pipelines are loaded once per process per configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from gen4gen.backends.base import (
+    BackendOptions,
+    BackendUnavailable,
+    Inpainter,
+    ItemError,
+    RepaintRequest,
+    RepaintResult,
+)
+
+DEFAULT_SCENE = "in a garden"
+DEFAULT_NEGATIVE = (
+    "blurry, low quality, distorted, deformed, cartoon, painting, drawing, text, watermark, extra objects"
+)
+
+_PIPELINES: dict[tuple[Any, ...], Any] = {}
+_LOCK = threading.Lock()
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``mps`` on Apple silicon, else ``cpu``."""
+    import torch
+
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailable(
+                f"device={device} but torch sees no CUDA GPU (torch {torch.__version__}); install a CUDA build "
+                "of torch or set device=cpu"
+            )
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """``auto``: bf16 on CUDA GPUs that support it (no fp16 VAE overflow), else fp16 on GPUs, fp32 on the CPU."""
+    import torch
+
+    table = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+    if dtype != "auto":
+        return table[dtype]
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float16 if device == "mps" else torch.float32
+
+
+def feather_masks(instance_masks: list[np.ndarray], blur_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """(union, keep) float32: ``keep`` is the union blurred by ``blur_px`` and stretched to stay inside it."""
+    import cv2
+
+    union = np.clip(np.max(np.stack(instance_masks), axis=0), 0.0, 1.0).astype(np.float32)
+    if blur_px <= 0:
+        return union, union.copy()
+    blurred = cv2.GaussianBlur(union, (0, 0), sigmaX=blur_px, sigmaY=blur_px, borderType=cv2.BORDER_REPLICATE)
+    keep = np.minimum(np.clip(2.0 * blurred - 1.0, 0.0, 1.0), union)
+    return union, keep
+
+
+def resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area interpolation when shrinking, cubic when enlarging (uint8 or float32)."""
+    import cv2
+
+    if array.shape[1] == width and array.shape[0] == height:
+        return array
+    shrink = width * height < array.shape[0] * array.shape[1]
+    out = cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return np.clip(out, 0, 1) if out.dtype == np.float32 else out
+
+
+def working_size(height: int, width: int, size: int, multiple: int) -> tuple[int, int]:
+    """(width, height) with the longer side ``size`` and both sides multiples of ``multiple``."""
+    scale = size / max(height, width)
+    w = max(multiple, round(width * scale / multiple) * multiple)
+    h = max(multiple, round(height * scale / multiple) * multiple)
+    return w, h
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 over the relative paths and sizes of a local model folder (cheap; weights are not read)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def load_component(loader: Any, spec: str, what: str, **kwargs: Any) -> Any:
+    """``loader.from_pretrained(spec)`` from a local folder or the HF cache; BackendUnavailable if absent."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        source = str(path)
+    elif spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1:
+        raise BackendUnavailable(f"{what}={spec}: no such folder; pass a diffusers model folder or a hub id")
+    else:
+        source = spec
+    try:
+        return loader.from_pretrained(source, local_files_only=offline() or None, **kwargs)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if source == spec and not path.exists():
+            how = (
+                f"`huggingface-cli download {spec}` on a machine with network (then copy the Hugging Face "
+                f"cache here, or pass the downloaded folder: --set {what}=DIR)"
+            )
+            where = "not in the Hugging Face cache" + (" and HF_HUB_OFFLINE=1" if offline() else "")
+            raise BackendUnavailable(f"{what}={spec}: {where} ({reason}). Get it with {how}") from exc
+        raise BackendUnavailable(f"{what}={spec}: not a loadable diffusers model folder ({reason})") from exc
+
+
+@dataclass
+class _Prepared:
+    request: RepaintRequest
+    scene: str
+    prompt: str
+    init: Any  # PIL RGB at working size
+    mask: Any  # PIL L at working size: white = repaint
+    union: np.ndarray  # float32 at the request's size
+    repaint_fraction: float
+
+
+class DiffusionInpainter(Inpainter):
+    """Shared machinery of the SDXL and SD inpainters; subclasses name the pipeline class and defaults."""
+
+    version = "1"
+    pipeline_class: ClassVar[str]
+    supports_refiner: ClassVar[bool] = False
+
+    class Options(BackendOptions):
+        model: str
+        revision: str | None = None  # hub revision (branch, tag or commit)
+        variant: str | None = None  # weight variant, e.g. "fp16"
+        vae: str | None = None  # replacement VAE folder/id, e.g. madebyollin/sdxl-vae-fp16-fix
+        refiner: str | None = None  # SDXL refiner folder/id, e.g. stabilityai/stable-diffusion-xl-refiner-1.0
+        refiner_from: float = 0.75  # fraction of denoising done by the base model before the refiner
+        steps: int = 60
+        guidance: float = 6.0
+        strength: float = 0.9
+        prompt: str = "a realistic photo of {scene}"  # placeholders: {scene}, {concepts}
+        negative_prompt: str = DEFAULT_NEGATIVE
+        default_scene: str = DEFAULT_SCENE  # used when the sample has no scene
+        size: int = 1024  # longer side of the working resolution
+        init: Literal["composite", "noise", "blur"] = "composite"  # starting background
+        mask_blur: float = 8.0  # feathering: Gaussian sigma in pixels at 1024 (scaled with the working size)
+        composite_back: bool = True  # paste the concept pixels back after inpainting
+        dtype: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
+        device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+        batch_size: int = 1  # samples per pipeline call in repaint_batch
+        attention_slicing: bool = False
+        vae_slicing: bool = False
+        vae_tiling: bool = False
+        cpu_offload: bool = False  # model CPU offload (needs accelerate and a GPU): low memory, slower
+        channels_last: bool = True
+        fuse_qkv: bool = False  # fused attention projections (faster on GPUs)
+        compile: bool = False  # torch.compile the UNet (slow first call)
+
+    def __init__(
+        self, options: BackendOptions | None = None, *, pipeline: Any = None, refiner: Any = None
+    ) -> None:
+        """Load the pipeline(s) named by the options, or use ``pipeline``/``refiner`` built by the caller."""
+        super().__init__(options)
+        opts = self.options
+        if opts.refiner and not self.supports_refiner:
+            raise BackendUnavailable(f"repaint backend {self.name!r} has no refiner; use sdxl for refiner=...")
+        if not 0.0 < opts.refiner_from < 1.0 or not 0.0 < opts.strength <= 1.0 or opts.steps < 1:
+            raise ValueError("repaint needs 0 < refiner_from < 1, 0 < strength <= 1 and steps >= 1")
+        try:
+            import diffusers  # noqa: F401
+            import torch  # noqa: F401
+        except ModuleNotFoundError as exc:
+            raise BackendUnavailable(
+                f"repaint backend {self.name!r} needs torch and diffusers: pip install 'gen4gen[neural]'"
+            ) from exc
+        self.device = resolve_device(opts.device)
+        self.dtype = resolve_dtype(opts.dtype, self.device)
+        if pipeline is None:
+            pipeline, refiner = self._load()
+        else:
+            self._prepare(pipeline)
+            if refiner is not None:
+                self._prepare(refiner)
+        self.pipe, self.refiner = pipeline, refiner
+
+    def _cache_key(self) -> tuple[Any, ...]:
+        opts = self.options
+        return (
+            self.pipeline_class,
+            opts.model,
+            opts.revision,
+            opts.variant,
+            opts.vae,
+            opts.refiner,
+            self.device,
+            str(self.dtype),
+            opts.attention_slicing,
+            opts.vae_slicing,
+            opts.vae_tiling,
+            opts.cpu_offload,
+            opts.channels_last,
+            opts.fuse_qkv,
+            opts.compile,
+        )
+
+    def _load(self) -> tuple[Any, Any]:
+        import diffusers
+
+        key = self._cache_key()
+        with _LOCK:
+            if key in _PIPELINES:
+                return _PIPELINES[key]
+            opts = self.options
+            common = {"dtype": self.dtype, "revision": opts.revision, "variant": opts.variant}
+            extra = {}
+            if opts.vae:
+                extra["vae"] = load_component(diffusers.AutoencoderKL, opts.vae, "repaint.vae", dtype=self.dtype)
+            cls = getattr(diffusers, self.pipeline_class)
+            pipe = load_component(cls, opts.model, "repaint.model", **common, **extra)
+            refiner = None
+            if opts.refiner:
+                # The refiner shares the base's second text encoder and VAE, as in the diffusers recipe.
+                refiner = load_component(
+                    cls,
+                    opts.refiner,
+                    "repaint.refiner",
+                    dtype=self.dtype,
+                    text_encoder_2=pipe.text_encoder_2,
+                    vae=pipe.vae,
+                )
+            self._prepare(pipe)
+            if refiner is not None:
+                self._prepare(refiner)
+            _PIPELINES[key] = (pipe, refiner)
+            return pipe, refiner
+
+    def _prepare(self, pipe: Any) -> None:
+        """Device placement and the speed/memory options."""
+        import torch
+
+        opts = self.options
+        pipe.set_progress_bar_config(disable=True)
+        if self.dtype != torch.float16 and pipe.vae.config.get("force_upcast"):
+            # Only fp16 overflows in the SDXL VAE; bf16/fp32 skip the fp32 round trip diffusers does per call.
+            pipe.vae.register_to_config(force_upcast=False)
+        if opts.channels_last:
+            pipe.unet.to(memory_format=torch.channels_last)
+        if opts.fuse_qkv:
+            pipe.fuse_qkv_projections()
+        if opts.attention_slicing:
+            pipe.enable_attention_slicing()
+        if opts.vae_slicing:
+            pipe.vae.enable_slicing()
+        if opts.vae_tiling:
+            pipe.vae.enable_tiling()
+        if opts.cpu_offload:
+            if self.device == "cpu":
+                raise BackendUnavailable("repaint.cpu_offload needs a GPU device; drop it on the CPU")
+            pipe.enable_model_cpu_offload(device=self.device)
+        else:
+            pipe.to(self.device)
+        if opts.compile:
+            pipe.unet.compile()
+
+    # ------------------------------------------------------------------------------------------------- per item
+    def _prompt(self, request: RepaintRequest, scene: str) -> str:
+        names = [p.name for p in request.placements]
+        concepts = ", ".join(names[:-1]) + (f" and {names[-1]}" if len(names) > 1 else (names[0] if names else ""))
+        return self.options.prompt.format(scene=scene, concepts=concepts).strip()
+
+    def _multiple(self) -> int:
+        levels = len(self.pipe.unet.config.block_out_channels) - 1
+        return int(self.pipe.vae_scale_factor) * 2**levels
+
+    def _prepare_item(self, request: RepaintRequest) -> _Prepared:
+        import cv2
+        from PIL import Image
+
+        composite = request.composite
+        if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
+            raise ItemError(f"repaint needs an RGB uint8 composite, got {composite.dtype} {composite.shape}")
+        if not request.instance_masks:
+            raise ItemError("repaint needs at least one instance mask")
+        height, width = composite.shape[:2]
+        if any(m.shape != (height, width) for m in request.instance_masks):
+            raise ItemError("instance masks and composite differ in size")
+        w, h = working_size(height, width, self.options.size, self._multiple())
+        union_full = np.clip(np.max(np.stack(request.instance_masks), axis=0), 0, 1).astype(np.float32)
+        masks = [resize(np.asarray(m, np.float32), w, h) for m in request.instance_masks]
+        union, keep = feather_masks(masks, self.options.mask_blur * max(w, h) / 1024.0)
+        image = resize(composite, w, h)
+        if self.options.init == "noise":
+            rng = np.random.default_rng(request.seed)
+            noise = rng.integers(0, 256, size=image.shape, dtype=np.uint8)
+            image = (union[..., None] * image + (1.0 - union[..., None]) * noise).round().astype(np.uint8)
+        elif self.options.init == "blur":
+            sigma = max(w, h) / 64.0
+            blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
+            image = (union[..., None] * image + (1.0 - union[..., None]) * blurred).round().astype(np.uint8)
+        repaint = 1.0 - keep
+        scene = request.scene or self.options.default_scene
+        return _Prepared(
+            request=request,
+            scene=scene,
+            prompt=self._prompt(request, scene),
+            init=Image.fromarray(image),
+            mask=Image.fromarray(np.clip(repaint * 255.0 + 0.5, 0, 255).astype(np.uint8)),
+            union=union_full,
+            repaint_fraction=round(float(repaint.mean()), 4),
+        )
+
+    def _call_kwargs(self, items: list[_Prepared]) -> dict[str, Any]:
+        """Arguments shared by the base and refiner calls."""
+        opts = self.options
+        width, height = items[0].init.size
+        return {
+            "prompt": [p.prompt for p in items],
+            "negative_prompt": [opts.negative_prompt] * len(items) if opts.negative_prompt else None,
+            "mask_image": [p.mask for p in items],
+            "height": height,
+            "width": width,
+            "num_inference_steps": opts.steps,
+            "guidance_scale": opts.guidance,
+            "strength": opts.strength,
+        }
+
+    def _generate(self, items: list[_Prepared]) -> list[np.ndarray]:
+        """One pipeline call (plus the refiner's) for items of the same working size -> float images in [0, 1]."""
+        import torch
+
+        generators = [torch.Generator("cpu").manual_seed(int(p.request.seed) % 2**63) for p in items]
+        kwargs = self._call_kwargs(items)
+        with torch.inference_mode():
+            if self.refiner is None:
+                out = self.pipe(image=[p.init for p in items], generator=generators, output_type="np", **kwargs)
+            else:
+                latents = self.pipe(
+                    image=[p.init for p in items],
+                    generator=generators,
+                    denoising_end=self.options.refiner_from,
+                    output_type="latent",
+                    **kwargs,
+                ).images
+                out = self.refiner(
+                    image=latents,
+                    generator=generators,
+                    denoising_start=self.options.refiner_from,
+                    output_type="np",
+                    **kwargs,
+                )
+        flagged = getattr(out, "nsfw_content_detected", None) or [False] * len(items)
+        images = []
+        for image, nsfw in zip(out.images, flagged, strict=True):
+            if nsfw:
+                raise ItemError("the model's safety checker blanked this sample; change the scene or seed")
+            images.append(np.nan_to_num(np.asarray(image, np.float32), nan=0.0))
+        return images
+
+    def _finish(self, item: _Prepared, generated: np.ndarray) -> RepaintResult:
+        height, width = item.request.composite.shape[:2]
+        image = resize(np.clip(generated, 0.0, 1.0).astype(np.float32), width, height) * 255.0
+        if self.options.composite_back:
+            alpha = item.union[..., None]
+            image = alpha * item.request.composite.astype(np.float32) + (1.0 - alpha) * image
+        out = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+        info = {
+            "prompt": item.prompt,
+            "negative_prompt": self.options.negative_prompt,
+            "working_size": list(item.init.size),
+            "steps": self.options.steps,
+            "guidance": self.options.guidance,
+            "strength": self.options.strength,
+            "refiner_from": self.options.refiner_from if self.refiner is not None else None,
+            "init": self.options.init,
+            "repaint_fraction": item.repaint_fraction,
+            "composite_back": self.options.composite_back,
+        }
+        return RepaintResult(image=out, scene=item.scene, info=info)
+
+    def repaint(self, request: RepaintRequest) -> RepaintResult:
+        return self.repaint_batch([request])[0]
+
+    def repaint_batch(self, requests: list[RepaintRequest]) -> list[RepaintResult]:
+        """Requests grouped by working size and run ``batch_size`` at a time; results in request order."""
+        prepared = [self._prepare_item(r) for r in requests]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, item in enumerate(prepared):
+            groups.setdefault(item.init.size, []).append(index)
+        results: list[RepaintResult | None] = [None] * len(requests)
+        step = max(1, self.options.batch_size)
+        for indices in groups.values():
+            for start in range(0, len(indices), step):
+                chunk = indices[start : start + step]
+                images = self._generate([prepared[i] for i in chunk])
+                for i, image in zip(chunk, images, strict=True):
+                    results[i] = self._finish(prepared[i], image)
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------------------------------------ identity
+    @staticmethod
+    def _source(spec: str | None, pipe: Any) -> dict[str, Any] | None:
+        if spec is None and pipe is None:
+            return None
+        path = Path(spec).expanduser() if spec else None
+        where = str(getattr(pipe, "name_or_path", "") or "")
+        entry: dict[str, Any] = {"id": spec}
+        if path is not None and path.is_dir():
+            entry["path"] = str(path.resolve())
+            entry["files_sha256"] = folder_fingerprint(path)
+        elif "/snapshots/" in where:
+            entry["revision"] = where.split("/snapshots/")[1].split("/")[0]
+        return entry
+
+    def identity(self) -> dict[str, Any]:
+        import diffusers
+        import torch
+
+        return {
+            **super().identity(),
+            "pipeline": type(self.pipe).__name__,
+            "model": self._source(self.options.model, self.pipe),
+            "refiner": self._source(self.options.refiner, self.refiner) if self.refiner is not None else None,
+            "scheduler": type(self.pipe.scheduler).__name__,
+            "device": self.device,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "diffusers": diffusers.__version__,
+            "torch": torch.__version__,
+        }
+
+
+class SDXLInpainter(DiffusionInpainter):
+    """Stable Diffusion XL inpainting (the paper's repainter), optionally followed by the SDXL refiner."""
+
+    name = "sdxl"
+    pipeline_class = "StableDiffusionXLInpaintPipeline"
+    supports_refiner = True
+
+    class Options(DiffusionInpainter.Options):
+        model: str = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
+
+
+class SDInpainter(DiffusionInpainter):
+    """Stable Diffusion 1.5 inpainting: lighter than SDXL, trained at 512²."""
+
+    name = "sd"
+    pipeline_class = "StableDiffusionInpaintPipeline"
+
+    class Options(DiffusionInpainter.Options):
+        model: str = "stable-diffusion-v1-5/stable-diffusion-inpainting"
+        size: int = 512
