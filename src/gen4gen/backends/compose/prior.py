@@ -103,7 +103,7 @@ class PriorPlanner(LayoutPlanner):
         usable_w, usable_h = width - 2 * margin, height - 2 * margin
         divisor = opts.min_size_divisors[0 if n <= 3 else 1 if n == 4 else 2]
         min_area = (height / divisor) ** 2
-        lo = np.sqrt(min_area / aspect) + 1.0  # pixel height giving the minimum area, with room for rounding
+        lo = np.sqrt(min_area / aspect) + np.maximum(1.0, 1.0 / aspect)  # min area, plus room for rounding
         hi = np.minimum(min(opts.max_height * height, usable_h), opts.max_width * usable_w / aspect)
         for i in np.flatnonzero(lo > hi):
             notes.append(f"{concepts[i].name!r} is too elongated (aspect {aspect[i]:.2f}) for the minimum size")

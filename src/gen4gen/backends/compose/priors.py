@@ -102,6 +102,19 @@ def _singular_forms(word: str) -> list[str]:
     return forms
 
 
+def _guess_singular(word: str) -> str:
+    """The usual English singular of a word the table doesn't know ("boxes" -> "box", "gizmos" -> "gizmo")."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "zes", "sses")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(_NO_S_STRIP):
+        return word[:-1]
+    return word
+
+
 def _variants(words: list[str]) -> list[str]:
     """The phrase as given, then with its last word made singular."""
     phrase = " ".join(words)
@@ -122,8 +135,7 @@ def _lookup(name: str) -> tuple[str, _Entry | None]:
         for candidate in _variants([word]):
             if candidate in _TOY_WORDS and candidate in table:
                 return " ".join(words), table[candidate]
-    fallback = _variants(words)
-    return fallback[-1] if len(fallback) > 1 else fallback[0], None
+    return " ".join([*words[:-1], _guess_singular(words[-1])]), None
 
 
 def _has_toy_word(words: list[str]) -> bool:

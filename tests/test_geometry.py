@@ -1,0 +1,127 @@
+"""Properties of the box geometry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gen4gen.geometry.boxes import (
+    bbox_of_mask,
+    box_area,
+    box_iou,
+    clamp_box,
+    fit_aspect,
+    intersection,
+    overlap_fraction,
+    scale_box,
+    shift_inside,
+    to_int,
+    union_box,
+)
+
+coord = st.floats(-2000, 2000, allow_nan=False)
+size = st.floats(0.5, 1500, allow_nan=False)
+
+
+@st.composite
+def boxes(draw):
+    x0, y0 = draw(coord), draw(coord)
+    return (x0, y0, x0 + draw(size), y0 + draw(size))
+
+
+canvases = st.tuples(st.integers(1, 4096), st.integers(1, 4096))
+
+
+@given(boxes(), boxes())
+def test_iou_symmetric_and_bounded(a, b):
+    assert box_iou(a, b) == pytest.approx(box_iou(b, a))
+    assert 0.0 <= box_iou(a, b) <= 1.0
+    assert 0.0 <= overlap_fraction(a, b) <= 1.0 + 1e-9
+    assert box_iou(a, b) <= overlap_fraction(a, b) + 1e-9
+
+
+@given(boxes())
+def test_iou_with_itself_is_one(a):
+    assert box_iou(a, a) == pytest.approx(1.0)
+    assert overlap_fraction(a, a) == pytest.approx(1.0)
+
+
+@given(boxes(), st.floats(0.05, 0.95))
+def test_overlap_fraction_of_contained_box_is_one(a, shrink):
+    w, h = a[2] - a[0], a[3] - a[1]
+    inner = (a[0] + w * shrink / 2, a[1] + h * shrink / 2, a[2] - w * shrink / 2, a[3] - h * shrink / 2)
+    assert overlap_fraction(a, inner) == pytest.approx(1.0)
+    assert box_iou(a, inner) == pytest.approx(box_area(inner) / box_area(a))
+
+
+def test_disjoint_and_empty_boxes():
+    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+    assert overlap_fraction((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0
+
+
+@given(boxes(), canvases)
+def test_clamp_inside_canvas(a, canvas):
+    x0, y0, x1, y1 = clamp_box(a, canvas)
+    assert 0 <= x0 <= x1 <= canvas[0]
+    assert 0 <= y0 <= y1 <= canvas[1]
+    assert box_area((x0, y0, x1, y1)) == pytest.approx(intersection(a, (0, 0, *canvas)), abs=1e-6)
+
+
+@given(boxes(), canvases)
+def test_shift_inside_keeps_size_when_it_fits(a, canvas):
+    x0, y0, x1, y1 = shift_inside(a, canvas)
+    assert 0 <= x0 <= x1 <= canvas[0] + 1e-9
+    assert 0 <= y0 <= y1 <= canvas[1] + 1e-9
+    assert x1 - x0 == pytest.approx(min(a[2] - a[0], canvas[0]))
+    assert y1 - y0 == pytest.approx(min(a[3] - a[1], canvas[1]))
+
+
+@given(boxes(), st.floats(0.05, 20))
+def test_fit_aspect_has_aspect_and_is_contained(a, aspect):
+    fitted = fit_aspect(a, aspect)
+    w, h = fitted[2] - fitted[0], fitted[3] - fitted[1]
+    assert w / h == pytest.approx(aspect, rel=1e-6)
+    eps = 1e-6 * (1 + max(map(abs, a)))
+    assert a[0] - eps <= fitted[0] and fitted[2] <= a[2] + eps
+    assert a[1] - eps <= fitted[1] and fitted[3] <= a[3] + eps
+    # largest: touches the box on at least one axis
+    assert math.isclose(w, a[2] - a[0], rel_tol=1e-6) or math.isclose(h, a[3] - a[1], rel_tol=1e-6)
+
+
+def test_fit_aspect_rejects_bad_aspect():
+    with pytest.raises(ValueError):
+        fit_aspect((0, 0, 10, 10), 0.0)
+
+
+@given(boxes(), st.floats(0.01, 100), st.floats(0.01, 100))
+def test_scale_round_trip(a, sx, sy):
+    back = scale_box(scale_box(a, sx, sy), 1 / sx, 1 / sy)
+    assert back == pytest.approx(a, rel=1e-9, abs=1e-9)
+    assert box_area(scale_box(a, sx, sy)) == pytest.approx(box_area(a) * sx * sy, rel=1e-9)
+
+
+@given(st.lists(boxes(), min_size=1, max_size=6))
+def test_union_box_contains_all(bs):
+    u = union_box(bs)
+    for b in bs:
+        assert u[0] <= b[0] and u[1] <= b[1] and b[2] <= u[2] and b[3] <= u[3]
+
+
+@given(boxes())
+def test_to_int_is_integer_and_close(a):
+    r = to_int(a)
+    assert all(isinstance(v, int) for v in r)
+    assert r[2] > r[0] and r[3] > r[1]
+    assert abs(r[0] - a[0]) <= 0.5 and abs(r[1] - a[1]) <= 0.5
+
+
+def test_bbox_of_mask():
+    mask = np.zeros((20, 30), np.float32)
+    assert bbox_of_mask(mask) is None
+    mask[3:7, 10:25] = 1.0
+    assert bbox_of_mask(mask) == (10, 3, 25, 7)
