@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gen4gen", description="Multi-concept personalisation datasets from a few photos per concept."
     )
     parser.add_argument("--version", action="version", version=f"gen4gen {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars (messages still shown)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="all stages: photos -> finished dataset in RUN_DIR")
@@ -105,7 +105,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    reporter = RichReporter(console) if not args.quiet else RichReporter(Console(stderr=True, quiet=True))
+    reporter = RichReporter(console, progress=not args.quiet)
     if args.command == "init":
         if args.path.exists():
             _error(f"{args.path} already exists; choose another path or remove it")

@@ -41,12 +41,16 @@ class Reporter:
 class RichReporter(Reporter):
     """Progress bars and messages on stderr."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, progress: bool = True) -> None:
         super().__init__()
         self.console = console or Console(stderr=True)
+        self.progress = progress
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        if not self.progress:
+            yield lambda n=1: None
+            return
         columns = (
             TextColumn("[bold]{task.description:<9}"),
             BarColumn(),

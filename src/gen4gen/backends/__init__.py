@@ -53,6 +53,8 @@ def backend_class(kind: str, name: str) -> type[Backend]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "gen4gen":
+            raise
         raise BackendUnavailable(
             f"{kind} backend {name!r} needs the Python package {exc.name!r}: pip install 'gen4gen[neural]'"
         ) from exc

@@ -1,0 +1,201 @@
+"""End to end through the CLI: outputs, the script contract, resume after a kill, reproducibility, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FAST, write_concepts
+from PIL import Image
+
+from gen4gen.cli import main
+from gen4gen.manifest import Manifest
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args: str | Path) -> int:
+    return main(["-q", *map(str, args)])
+
+
+def fast(*extra: str) -> list[str]:
+    return [item for key in (*FAST, *extra) for item in ("--set", key)]
+
+
+def tree_hashes(run_dir: Path) -> dict[str, str]:
+    """sha256 of every output file (the manifest itself holds timings, so it is left out)."""
+    return {
+        p.relative_to(run_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and not p.name.startswith("manifest.sqlite")
+    }
+
+
+def test_run_writes_the_dataset(src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert run_cli("run", src, "--out", out, "-n", "3", "--seed", "5", *fast()) == 0
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        image = Image.open(out / row["file_name"])
+        assert image.size == (256, 256) and image.mode == "RGB"
+        assert sorted(o["name"] for o in row["objects"]) == ["cat", "dog", "house plant"]
+        for obj in row["objects"]:
+            x0, y0, x1, y1 = obj["bbox"]
+            assert 0 <= x0 < x1 <= 256 and 0 <= y0 < y1 <= 256
+            mask = np.asarray(Image.open(out / obj["mask"]))
+            ys, xs = np.nonzero(mask > 127)
+            assert xs.min() >= x0 - 1 and xs.max() < x1 + 1  # the box is the instance mask's box
+            assert ys.min() >= y0 - 1 and ys.max() < y1 + 1
+        assert all(name in row["text"] for name in ("cat", "dog", "house plant"))
+        assert len(row["text"].split()) <= 30 and row["scene"]
+    # the segment contract: cut-out + full-size soft mask per photo
+    cut = Image.open(out / "cutouts" / "cat" / "photo_0.png")
+    assert cut.mode == "RGBA" and cut.size[0] < 200
+    assert Image.open(out / "cutouts" / "cat" / "photo_0_mask.png").size == (200, 160)
+    assert (out / "config.yaml").is_file() and (out / "contact_sheet.jpg").is_file()
+    with Manifest(out) as manifest:
+        assert len(manifest.records("segment", "done")) == 4
+        sample = manifest.records("compose", "done")[0]
+        assert sample.backend is not None and sample.backend["name"] == "prior"
+        assert all(len(o["augment"]) == 3 for o in sample.data["objects"])
+
+
+def test_loads_as_huggingface_imagefolder(src: Path, tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    out = tmp_path / "run"
+    assert run_cli("run", src, "--out", out, "-n", "2", *fast()) == 0
+    dataset = datasets.load_dataset("imagefolder", data_dir=str(out), split="train")
+    assert dataset.num_rows == 2
+    row = dataset[0]
+    assert row["image"].size == (256, 256) and row["mask"].mode == "L"
+    assert {o["name"] for o in row["objects"]} == {"cat", "dog", "house plant"}
+
+
+def test_rerun_reuses_everything_and_is_byte_identical(src: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run_cli("run", src, "--out", first, "-n", "2", *fast()) == 0
+    before = tree_hashes(first)
+    assert run_cli("run", src, "--out", first, "-n", "2", *fast()) == 0
+    assert tree_hashes(first) == before
+    assert run_cli("run", src, "--out", second, "-n", "2", *fast()) == 0
+    assert tree_hashes(second) == before
+    with Manifest(first) as manifest:
+        assert json.loads(manifest.get_meta("stats.compose") or "{}")["reused"] == 2
+    assert run_cli("run", src, "--out", second, "-n", "2", "--seed", "1", *fast()) == 0
+    assert tree_hashes(second)["metadata.jsonl"] != before["metadata.jsonl"]
+
+
+def test_changing_one_stage_redoes_only_what_depends_on_it(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert run_cli("run", src, "--out", out, "-n", "2", *fast()) == 0
+    before = tree_hashes(out)
+    assert run_cli("repaint", out, "--set", "repaint.backend=noise") == 0
+    after = tree_hashes(out)
+    assert {k for k in before if before[k] != after.get(k)} == {k for k in before if k.startswith("images/")} | {
+        "config.yaml"
+    }
+    assert run_cli("caption", out) == 0 and run_cli("export", out) == 0
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert all(row["scene"] for row in rows)
+
+
+def test_killed_run_resumes_to_identical_files(src: Path, tmp_path: Path) -> None:
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    args = ["-n", "6", *fast()]
+    assert run_cli("run", src, "--out", reference, *args) == 0
+    command = [sys.executable, "-m", "gen4gen", "-q", "run", str(src), "--out", str(killed), *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if (killed / "composites").is_dir() and any((killed / "composites").iterdir()):
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "metadata.jsonl").exists()
+    assert run_cli("run", src, "--out", killed, *args) == 0
+    assert tree_hashes(killed) == tree_hashes(reference)
+    assert not [p for p in killed.rglob("*.tmp")]
+
+
+def test_stage_commands_one_at_a_time(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert run_cli("segment", src, "--out", out) == 0
+    assert (out / "dog2" / "photo_0.png").is_file() and (out / "dog2" / "photo_0_mask.png").is_file()
+    assert run_cli("repaint", out) == 1  # nothing composed yet: a clear error, not a traceback
+    for stage in ("compose", "repaint", "caption", "export"):
+        assert run_cli(stage, out, *(["-n", "2"] if stage == "compose" else []), *fast()) == 0
+    assert len((out / "metadata.jsonl").read_text().splitlines()) == 2
+
+
+def test_bad_inputs_are_reported_and_skipped(
+    src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (src / "cat" / "empty file.jpg").write_bytes(b"")
+    (src / "cat" / "truncated + ü.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (src / "cat" / "readme.txt").write_text("hello")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(src / "dog2" / "blank.png")  # nothing to segment
+    (src / "empty_concept").mkdir()
+    out = tmp_path / "run"
+    assert run_cli("run", src, "--out", out, "-n", "2", *fast()) == 0
+    err = capsys.readouterr().err
+    for fragment in ("empty file.jpg", "truncated + ü.png", "readme.txt", "blank.png", "empty_concept"):
+        assert fragment in err
+    assert "Traceback" not in err
+    assert len((out / "metadata.jsonl").read_text().splitlines()) == 2
+
+
+def test_rgba_photo_is_a_ready_cutout(tmp_path: Path) -> None:
+    src = write_concepts(tmp_path / "src", {"dog": 1})
+    rgba = np.zeros((80, 60, 4), np.uint8)
+    rgba[20:60, 10:50] = (200, 30, 30, 255)
+    (src / "mug").mkdir()
+    Image.fromarray(rgba).save(src / "mug" / "mug.png")
+    out = tmp_path / "run"
+    assert run_cli("run", src, "--out", out, "-n", "1", *fast()) == 0
+    with Manifest(out) as manifest:
+        record = manifest.get("segment", "mug/mug.png")
+        assert record is not None and record.data["method"] == "alpha-channel"
+        assert record.data["bbox"] == [10, 20, 50, 60]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["run", "{tmp}/missing", "--out", "{tmp}/o"], 1, "no such folder"),
+        (["run", "{src}", "--out", "{tmp}/o", "--set", "segment.backend=nope"], 2, "available: alpha, grabcut"),
+        (["run", "{src}", "--out", "{tmp}/o", "--set", "compose.canvas=-3"], 2, "compose.canvas"),
+        (["compose", "{tmp}/not_a_run"], 1, "no manifest.sqlite"),
+    ],
+)
+def test_clear_errors(
+    src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, fragment: str
+) -> None:
+    filled = [a.format(tmp=tmp_path, src=src) for a in args]
+    assert run_cli(*filled) == code
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_init_writes_a_valid_config(tmp_path: Path) -> None:
+    path = tmp_path / "gen4gen.yaml"
+    assert run_cli("init", path) == 0
+    assert run_cli("init", path) == 2  # never overwrites
+    src = write_concepts(tmp_path / "src", {"cat": 1})
+    assert run_cli("run", src, "--out", tmp_path / "run", "--config", path, "-n", "1", *fast()) == 0
+
+
+def test_module_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gen4gen", "backends"], capture_output=True, text=True, env={**os.environ}
+    )
+    assert result.returncode == 0 and "grabcut" in result.stdout
