@@ -12,7 +12,7 @@ import re
 import threading
 from typing import Any, Literal
 
-from gen4gen.backends.base import BackendOptions, BackendUnavailable, CaptionRequest, Captioner, ItemError
+from gen4gen.backends.base import BackendOptions, BackendUnavailable, Captioner, CaptionRequest, ItemError
 from gen4gen.backends.repaint.diffusion import offline, resolve_device, resolve_dtype
 
 INSTRUCTION = "Describe this image in detail in at most 30 words."
