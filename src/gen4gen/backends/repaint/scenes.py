@@ -12,6 +12,7 @@ import functools
 import hashlib
 import logging
 import re
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -280,8 +281,7 @@ class _Ground:
         if name in _SHIPPED:
             tex, soft = _texture(name), _texture_blurred(name)
         else:
-            tex = _procedural_tile(name, rng)
-            soft = _wrap_blur(tex, 3)
+            tex, soft = _procedural_tile(name, int(rng.integers(_TILE_VARIANTS)))
         n = tex.shape[0]
         off = rng.uniform(0, n, 2).astype(np.float32)
         mx = np.mod(self.u * scale + off[0], n).astype(np.float32)
@@ -292,19 +292,36 @@ class _Ground:
         return near * (1 - w) + far * w
 
 
-def _procedural_tile(name: str, rng: np.random.Generator) -> np.ndarray:
-    """Procedural seamless tiles: ``planks`` (wooden boards running away from the viewer), ``ripples`` (sand)."""
+_TILE_VARIANTS = 8
+
+
+@functools.cache
+def _procedural_tile(name: str, variant: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seamless tiles, sharp and pre-blurred: ``planks`` (wooden boards running away from the viewer) or
+    ``ripples`` (sand). A few variants per kind are drawn once and cached, so a scene costs no tile synthesis."""
+    rng = np.random.default_rng([variant, zlib.crc32(name.encode())])
+    tile = _draw_tile(name, rng)
+    return tile, _wrap_blur(tile, 3)
+
+
+def _draw_tile(name: str, rng: np.random.Generator) -> np.ndarray:
     size = 512
     if name == "planks":
+        boards = 8
         x = np.arange(size, dtype=np.float32)[None, :]
-        boards = 6
+        y = np.arange(size, dtype=np.float32)[:, None]
         board = (x * boards / size).astype(np.int32)
-        streaks = _periodic_noise(rng, size, (4, 64)) * 0.8 + _periodic_noise(rng, size, (16, 128)) * 0.4
-        rings = np.sin((x * boards / size % 1) * 9 + _periodic_noise(rng, size, (6, 24)) * 2.5)
-        tone = rng.standard_normal(boards).astype(np.float32)[board] * 0.5
         frac = (x * boards / size) % 1
-        seam = np.exp(-((np.minimum(frac, 1 - frac) * size / boards) ** 2) / 2.0) * 3.0
-        return (streaks + 0.35 * rings + tone - seam).astype(np.float32)
+        # Each board is cut in two at its own staggered offset: joints across it and a tone per piece.
+        cut = rng.uniform(0, size, boards).astype(np.float32)[board]
+        along = np.mod(y - cut, size)
+        piece = board * 2 + (along >= size / 2)
+        tone = rng.standard_normal(2 * boards).astype(np.float32)[piece] * 0.45
+        joint = np.exp(-((np.minimum(along % (size / 2), size / 2 - along % (size / 2))) ** 2) / 1.5) * 2.5
+        seam = np.exp(-((np.minimum(frac, 1 - frac) * size / boards) ** 2) / 1.5) * 2.5
+        streaks = _periodic_noise(rng, size, (6, 96)) * 0.7 + _periodic_noise(rng, size, (24, 128)) * 0.3
+        rings = np.sin(frac * 11 + _periodic_noise(rng, size, (8, 32)) * 2.5 + board)
+        return (streaks + 0.3 * rings + tone - np.maximum(seam, joint)).astype(np.float32)
     if name == "ripples":
         y = np.arange(size, dtype=np.float32)[:, None]
         warp = _periodic_noise(rng, size, (8, 8)) * 2.0
