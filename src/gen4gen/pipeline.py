@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from gen4gen import __version__
-from gen4gen.config import RunConfig, load_config, read_config_file
+from gen4gen.backends import DEFAULTS
+from gen4gen.config import RunConfig, apply_override, load_config, read_config_file
 from gen4gen.io.atomic import atomic_write_text
 from gen4gen.io.sources import Composition, Concept, scan_sources
 from gen4gen.manifest import Manifest
@@ -58,6 +59,15 @@ class Pipeline:
         saved = run_dir / CONFIG_FILE
         base = read_config_file(saved) if saved.is_file() else {}
         base.pop("gen4gen_version", None)
+        changes = read_config_file(config_path) if config_path is not None else {}
+        for assignment in overrides:
+            apply_override(changes, assignment)
+        for kind in DEFAULTS:
+            new_backend = (changes.get(kind) or {}).get("backend")
+            if new_backend and isinstance(base.get(kind), dict) and base[kind].get("backend") != new_backend:
+                # another backend: the saved options belonged to the old one; keep only the stage's own keys
+                own = RunConfig.model_fields[kind].annotation.model_fields  # type: ignore[union-attr]
+                base[kind] = {k: v for k, v in base[kind].items() if k in own}
         return load_config(config_path, overrides, base=base)
 
     def write_config(self) -> None:
