@@ -108,7 +108,7 @@ def test_no_structure_crashes_the_parsers(value: object, frame: str) -> None:
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(min_value=1, max_value=5000))
+@given(st.integers(min_value=1, max_value=1500))
 def test_deep_nesting_is_a_parse_error(depth: int) -> None:
     _only_parse_errors("[" * depth + "]" * depth)
     _only_parse_errors("(" * depth)

@@ -215,7 +215,7 @@ class LLMPlanner(LayoutPlanner):
             seed,
             tally,
             prompts,
-            f"no usable layout after {tally.answers} answers: {reason}",
+            f"no usable layout after {self.options.reask + 1} answers: {reason}",
             "invalid",
         )
 
