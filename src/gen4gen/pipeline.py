@@ -17,7 +17,7 @@ import yaml
 from gen4gen import __version__
 from gen4gen.backends import DEFAULTS
 from gen4gen.config import RunConfig, apply_override, load_config, read_config_file
-from gen4gen.io.atomic import atomic_write_text
+from gen4gen.io.atomic import atomic_write_text, remove_stale_temporaries
 from gen4gen.io.sources import Composition, Concept, scan_sources
 from gen4gen.manifest import Manifest
 from gen4gen.progress import Reporter
@@ -40,6 +40,7 @@ class Pipeline:
         self.config = config
         self.reporter = reporter or Reporter()
         self.manifest = Manifest(run_dir)
+        remove_stale_temporaries(run_dir)  # left by a run killed mid-write; their files are remade
         self.ctx = Context(run_dir, config, self.manifest, self.reporter)
         self.stats: list[StageStats] = []
 

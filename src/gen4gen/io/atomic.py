@@ -34,3 +34,13 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete temporary files left by a writer that was killed mid-write; returns how many."""
+    removed = 0
+    for path in root.rglob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
