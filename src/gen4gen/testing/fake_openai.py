@@ -163,6 +163,7 @@ class FakeOpenAI:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeOpenAI
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no delayed-ACK stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr logging
         pass
