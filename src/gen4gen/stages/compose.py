@@ -103,6 +103,7 @@ def _compose_composition(
         scenes,
     )
     accepted: list[str] = []
+    warned: set[str] = set()
     target = ctx.config.samples
     index = 0
     while len(accepted) < target and index < MAX_TRIES_FACTOR * target:
@@ -134,7 +135,12 @@ def _compose_composition(
                 break
             if current is None:
                 picks, rng = chosen[i]
-                current = _make_sample(ctx, comp, key, seed, fp, picks, next(layouts), rng, scenes, planner_id)
+                layout = next(layouts)
+                for note in layout.notes:
+                    if note.startswith("unknown size") and note not in warned:
+                        warned.add(note)
+                        ctx.reporter.warn(f"composition {comp.id!r}: {note} (name the folder after a known object to fix)")
+                current = _make_sample(ctx, comp, key, seed, fp, picks, layout, rng, scenes, planner_id)
                 if current.status == DONE:
                     stats.made += 1
                 else:
