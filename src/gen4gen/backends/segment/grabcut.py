@@ -25,6 +25,8 @@ from skimage.segmentation import slic
 
 from gen4gen.backends.base import BackendOptions, ItemError, Photo, Segmenter
 
+SCALES = (0.5, 1.0, 2.0)  # saliency is averaged over these multiples of the superpixel count
+
 
 class GrabCutSegmenter(Segmenter):
     """Saliency-seeded GrabCut at reduced resolution with guided-filter upsampling; deterministic, CPU only."""
@@ -38,7 +40,10 @@ class GrabCutSegmenter(Segmenter):
         max_side: int = Field(512, ge=64, le=2048, description="Longest side (px) of the working resolution.")
         iterations: int = Field(5, ge=1, le=20, description="GrabCut iterations.")
         superpixels: int = Field(
-            400, ge=50, le=3000, description="Approximate SLIC superpixel count for saliency."
+            300,
+            ge=50,
+            le=3000,
+            description="Base SLIC superpixel count for saliency (also used at half and double).",
         )
         fg_threshold: float = Field(
             0.8,
@@ -79,7 +84,7 @@ class GrabCutSegmenter(Segmenter):
         small = _resize_max_side(rgb, opts.max_side)
         if float(small.reshape(-1, 3).std(axis=0).max()) < 2.0:
             raise ItemError(f"{photo.path}: image is uniform, there is no object to segment")
-        saliency = background_saliency(small, opts.superpixels)
+        saliency = np.mean([background_saliency(small, round(opts.superpixels * f)) for f in SCALES], axis=0)
         hard = _grabcut(small, saliency, opts)
         hard = _clean(hard, opts.min_component)
         if not hard.any():

@@ -1,10 +1,12 @@
 """Multi-round segmentation (Gen4Gen, Sec. 3.1): segment, then segment the previous round's cut-out again.
 
 Round 1 runs the segmenter on the photo. Round k > 1 crops the photo to the previous mask's box plus a margin and
-replaces what lies well outside the previous mask by a neutral grey, so the segmenter sees the subject large and
-on a plain background, while a band around the previous outline keeps the original pixels (a part missed by the
-previous round, an ear, can come back). The crop's mask is placed back into a full-resolution mask. Every round is
-scored with :func:`~gen4gen.backends.segment.quality.mask_quality`; :func:`best_round` picks the best.
+composites the previous cut-out on a neutral grey, so the segmenter sees the subject large on a plain background
+and can drop background that the previous round let through (measured on the sample photos: a dog's tree stump).
+A band of original pixels around the previous outline can be kept (``band`` > 0) so a missed part may come back;
+on the samples that hurt more than it helped, so the default keeps only the cut-out, as the paper does. The crop's
+mask is placed back into a full-resolution mask. Every round is scored with
+:func:`~gen4gen.backends.segment.quality.mask_quality`; :func:`best_round` picks the best.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def mask_bbox(mask: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, 
 
 
 def multi_round(
-    segmenter: Segmenter, photo: Photo, rounds: int, margin: float = 0.1, band: float = 0.04
+    segmenter: Segmenter, photo: Photo, rounds: int, margin: float = 0.05, band: float = 0.0
 ) -> list[RoundResult]:
     """Run ``rounds`` rounds; each later round re-segments the previous cut-out (see the module docstring).
 
