@@ -5,7 +5,8 @@ Pipeline (all but the last step at a reduced working resolution):
 1. Saliency by robust background detection (Zhu et al., CVPR 2014): SLIC superpixels, geodesic colour distances
    between them, and *boundary connectivity* — background regions touch the image border along a large part of
    their extent, the subject at most at a few points (paws on the floor, a frame-filling head). The per-region
-   background probability and a background-weighted colour contrast are fused by a small quadratic optimisation.
+   background probability and a background-weighted colour contrast are fused by a small quadratic
+   optimisation; the map is averaged over three superpixel scales.
 2. GrabCut initialised with a trimap cut from that saliency (no rectangle: subjects may touch the border).
 3. Clean-up: the largest component and those of comparable size, holes filled.
 4. A colour-guided filter (He et al.) computed at a middle resolution and applied at full resolution turns the
