@@ -45,6 +45,7 @@ log = logging.getLogger("gen4gen")
 
 MODEL_ENV = "GEN4GEN_LLM_MODEL"
 _FIT = 0.95  # largest box side, as a fraction of the canvas side
+_SHRINK, _SHRINK_STEPS = 0.9, 4  # repair of overlaps: shrink the whole set in steps
 
 
 class LLMPlannerOptions(EndpointOptions):
@@ -364,7 +365,7 @@ class LLMPlanner(LayoutPlanner):
             boxes.append((inside[0] * sx, inside[1] * sy, inside[2] * sx, inside[3] * sy))
         if moved:
             repairs.append(f"moved inside the canvas: {', '.join(moved)}")
-        return self._resize(boxes, concepts, canvas, relative)
+        return self._resize(boxes, concepts, canvas, relative, repairs)
 
     def _resize(
         self,
@@ -372,45 +373,68 @@ class LLMPlanner(LayoutPlanner):
         concepts: list[ConceptRequest],
         canvas: tuple[int, int],
         relative: list[float],
+        repairs: list[str],
     ) -> tuple[list[Placement], list[str]]:
-        """Boxes with the cut-outs' aspects and the combined relative sizes, on the model boxes' bottom centres."""
+        """Boxes with the cut-outs' aspects and the combined relative sizes, on the model boxes' bottom centres.
+
+        One scale for the whole set (pixels per unit of relative height) makes each box, on average, the largest
+        one of its aspect that fits in the model's box; the paper's minimum size may raise it, the canvas lower
+        it. Where the result hides an object too much, the set shrinks in steps (a repair) before giving up.
+        """
         width, height = canvas
         n = len(concepts)
         aspect = np.array([c.aspect if c.aspect > 0 and math.isfinite(c.aspect) else 1.0 for c in concepts])
         rel = np.array(relative)
-        model_h = np.array(
-            [math.sqrt((b[2] - b[0]) * (b[3] - b[1]) / a) for b, a in zip(boxes, aspect, strict=True)]
-        )
-        scale = float(np.exp(np.mean(np.log(model_h / rel))))  # pixels per unit of relative height
+        inscribed = np.array([min(b[3] - b[1], (b[2] - b[0]) / a) for b, a in zip(boxes, aspect, strict=True)])
+        scale = float(np.exp(np.mean(np.log(inscribed / rel))))
         divisor = self.options.min_size_divisors[0 if n <= 3 else 1 if n == 4 else 2]
-        min_h = np.sqrt((min(width, height) / divisor) ** 2 / aspect)  # height giving the paper's minimum area
         max_h = np.minimum(_FIT * height, _FIT * width / aspect)
-        scale = max(scale, float(np.max(np.minimum(min_h, max_h) / rel)))
+        min_h = np.minimum(
+            np.sqrt((min(width, height) / divisor) ** 2 / aspect), max_h
+        )  # the paper's minimum area
+        scale = max(scale, float(np.max(min_h / rel)))
         scale = min(scale, float(np.min(max_h / rel)))
-        heights = np.clip(scale * rel, np.minimum(min_h, max_h), max_h)
+        problem = ""
+        for step in range(_SHRINK_STEPS + 1):
+            factor = _SHRINK**step
+            heights = np.clip(scale * factor * rel, min_h, max_h)
+            ints = []
+            for box, h, a in zip(boxes, heights, aspect, strict=True):
+                cx, bottom, w = (box[0] + box[2]) / 2, box[3], h * a
+                ints.append(
+                    _int_box(shift_inside((cx - w / 2, bottom - h, cx + w / 2, bottom), canvas), a, canvas)
+                )
+            depth = _depth_order(ints)
+            problem = self._hidden_problem(ints, depth, concepts)
+            if not problem:
+                break
+        if problem:
+            raise LayoutProblem(problem)
+        if step:
+            repairs.append(f"shrunk x{factor:.2f} so that no object hides another too much")
         notes = [
-            f"{c.name!r} enlarged x{h / (scale * r):.2f} beyond its relative size (minimum size)"
+            f"{c.name!r} enlarged x{h / (scale * factor * r):.2f} beyond its relative size (minimum size)"
             for c, h, r in zip(concepts, heights, rel, strict=True)
-            if h > scale * r * 1.03
+            if h > scale * factor * r * 1.03
         ]
-        placed = []
-        for box, h, a in zip(boxes, heights, aspect, strict=True):
-            cx, bottom, w = (box[0] + box[2]) / 2, box[3], h * a
-            placed.append(shift_inside((cx - w / 2, bottom - h, cx + w / 2, bottom), canvas))
-        ints = [_int_box(b, a, canvas) for b, a in zip(placed, aspect, strict=True)]
-        depth = _depth_order(ints)
-        front_of = sorted(range(n), key=lambda i: depth[i])
-        for pos, i in enumerate(front_of):
-            area = (ints[i][2] - ints[i][0]) * (ints[i][3] - ints[i][1])
-            for j in front_of[pos + 1 :]:
-                hidden = intersection(ints[i], ints[j]) / area
+        placements = [Placement(c.name, ints[i], depth[i]) for i, c in enumerate(concepts)]
+        return placements, notes
+
+    def _hidden_problem(
+        self, boxes: list[tuple[int, int, int, int]], depth: list[int], concepts: list[ConceptRequest]
+    ) -> str:
+        """Why one box is covered too much by boxes drawn in front of it, or ''."""
+        far_to_near = sorted(range(len(boxes)), key=lambda i: depth[i])
+        for pos, i in enumerate(far_to_near):
+            area = (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1])
+            for j in far_to_near[pos + 1 :]:
+                hidden = intersection(boxes[i], boxes[j]) / area
                 if hidden > self.options.max_hidden:
-                    raise LayoutProblem(
+                    return (
                         f"{concepts[j].name!r} would hide {hidden:.0%} of {concepts[i].name!r}; "
                         f"keep overlaps under {self.options.max_hidden:.0%}"
                     )
-        placements = [Placement(c.name, ints[i], depth[i]) for i, c in enumerate(concepts)]
-        return placements, notes
+        return ""
 
 
 def _draw_seed(rng: np.random.Generator) -> int:
