@@ -164,16 +164,21 @@ class ISNetSegmenter(Segmenter):
         return height, width
 
     def preprocess(self, rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """RGB uint8 (H, W, 3) -> normalised float32 (1, 3, h, w)."""
+        """RGB uint8 (H, W, 3) -> normalised float32 (1, 3, h, w), one pass per channel.
+
+        Bilinear like DIS; area averaging only when shrinking more than 2x, where bilinear would alias.
+        """
         import cv2
 
         height, width = size
-        shrink = rgb.shape[0] * rgb.shape[1] > height * width
+        shrink = rgb.shape[0] * rgb.shape[1] > 4 * height * width
         resized = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        x = resized.astype(np.float32) * (1.0 / 255.0)
-        x -= np.asarray(self.options.mean, np.float32)
-        x /= np.asarray(self.options.std, np.float32)
-        return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        x = np.empty((1, 3, height, width), np.float32)
+        for c in range(3):
+            scale = np.float32(1.0 / (255.0 * self.options.std[c]))
+            np.multiply(resized[:, :, c], scale, out=x[0, c], casting="unsafe")
+            x[0, c] -= np.float32(self.options.mean[c] / self.options.std[c])
+        return x
 
     @staticmethod
     def postprocess(prediction: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
