@@ -66,7 +66,18 @@ class Photo:
 
 
 class Segmenter(Backend):
-    """Finds the concept in a photo."""
+    """Finds the concept in a photo.
+
+    A segmenter that learns from all photos of a concept at once (co-segmentation: the concept is what the
+    photos share) sets ``uses_concept_photos`` and implements :meth:`prepare`; the stage then calls ``prepare``
+    with every photo of the concept before segmenting them one by one, and a photo's result depends on its
+    siblings (their hashes are part of its fingerprint).
+    """
+
+    uses_concept_photos: ClassVar[bool] = False
+
+    def prepare(self, photos: list[Photo]) -> None:
+        """Learn from all photos of one concept before :meth:`segment` is called on each of them."""
 
     @abstractmethod
     def segment(self, photo: Photo) -> np.ndarray:

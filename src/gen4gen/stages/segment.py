@@ -15,7 +15,7 @@ import numpy as np
 from gen4gen.backends.base import ItemError, Photo, Segmenter
 from gen4gen.backends.segment.rounds import RoundResult, best_round, multi_round
 from gen4gen.io.atomic import file_sha256
-from gen4gen.io.images import ImageError, load_image, mask_to_u8, save_png
+from gen4gen.io.images import ImageError, LoadedImage, load_image, mask_to_u8, save_png
 from gen4gen.io.sources import Composition, Concept
 from gen4gen.manifest import DONE, FAILED, Record, fingerprint
 from gen4gen.stages.common import Context, StageStats, require_backend
@@ -34,69 +34,91 @@ class PhotoJob:
 
 
 def segment_stage(ctx: Context, src: Path, compositions: list[Composition], cutouts_root: Path) -> StageStats:
-    """Segment every photo of every concept; returns stats. Failures are reported and skipped."""
+    """Segment every photo of every concept, one concept at a time; returns stats. Failures are reported."""
     stats = StageStats(STAGE)
-    jobs = [
-        PhotoJob(comp, concept, path, path.relative_to(src))
+    groups = [
+        [PhotoJob(comp, concept, path, path.relative_to(src)) for path in concept.photos]
         for comp in compositions
         for concept in comp.concepts
-        for path in concept.photos
     ]
     section = ctx.config.segment
-    segmenter: Segmenter | None = None
+    segmenter: Segmenter = require_backend(ctx, STAGE)  # type: ignore[assignment]
+    identity = segmenter.identity()
     started = time.perf_counter()
-    with ctx.reporter.task("segment", len(jobs)) as advance:
-        for job in jobs:
-            key = job.rel.as_posix()
-            try:
-                source_hash = file_sha256(job.path)
-            except OSError as exc:
-                ctx.reporter.warn(f"{job.path}: unreadable ({exc.strerror}); skipped")
-                stats.failed += 1
+    with ctx.reporter.task("segment", sum(len(g) for g in groups)) as advance:
+        for group in groups:
+            hashes: dict[Path, str] = {}
+            for job in group:
+                try:
+                    hashes[job.path] = file_sha256(job.path)
+                except OSError as exc:
+                    ctx.reporter.warn(f"{job.path}: unreadable ({exc.strerror}); skipped")
+                    stats.failed += 1
+                    advance(1)
+            siblings = sorted(hashes.values()) if segmenter.uses_concept_photos else []
+            todo = []
+            for job in group:
+                if job.path not in hashes:
+                    continue
+                fp = fingerprint(
+                    STAGE_VERSION, hashes[job.path], siblings, section.model_dump(mode="json"), identity
+                )
+                current = ctx.manifest.is_current(STAGE, job.rel.as_posix(), fp)
+                if current is None:
+                    todo.append((job, fp))
+                    continue
+                if current.status == DONE:
+                    stats.reused += 1
+                else:  # a photo that failed before fails again with the same inputs
+                    stats.failed += 1
+                    ctx.reporter.warn(current.message or f"{job.path}: failed before")
                 advance(1)
-                continue
-            if segmenter is None:
-                segmenter = require_backend(ctx, STAGE)  # type: ignore[assignment]
-            assert segmenter is not None
-            fp = fingerprint(
-                STAGE_VERSION,
-                source_hash,
-                section.rounds,
-                section.use_alpha,
-                section.min_area,
-                segmenter.identity(),
-            )
-            current = ctx.manifest.is_current(STAGE, key, fp)
-            if current is not None and current.status == DONE:
-                stats.reused += 1
-            elif current is not None:  # a photo that failed before fails again with the same inputs
-                stats.failed += 1
-                ctx.reporter.warn(current.message or f"{job.path}: failed before")
-            else:
-                _segment_one(ctx, job, key, fp, source_hash, segmenter, cutouts_root, stats)
-            advance(1)
+            loaded = _load_group([job for job, _ in todo] if not siblings else group, hashes)
+            if todo and segmenter.uses_concept_photos:
+                segmenter.prepare([item[0] for item in loaded.values() if isinstance(item, tuple)])
+            for job, fp in todo:
+                _segment_one(ctx, job, fp, hashes[job.path], loaded[job.path], segmenter, cutouts_root, stats)
+                advance(1)
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _load_group(
+    jobs: list[PhotoJob], hashes: dict[Path, str]
+) -> dict[Path, tuple[Photo, LoadedImage] | ImageError]:
+    """Decode the photos of one concept (errors kept, to be reported with the photo they belong to)."""
+    loaded: dict[Path, tuple[Photo, LoadedImage] | ImageError] = {}
+    for job in jobs:
+        if job.path not in hashes:
+            continue
+        try:
+            image = load_image(job.path)
+            loaded[job.path] = (Photo(image.rgb, job.path, job.concept.name, image.alpha), image)
+        except ImageError as exc:
+            loaded[job.path] = exc
+    return loaded
 
 
 def _segment_one(
     ctx: Context,
     job: PhotoJob,
-    key: str,
     fp: str,
     source_hash: str,
+    loaded: tuple[Photo, LoadedImage] | ImageError,
     segmenter: Segmenter,
     cutouts_root: Path,
     stats: StageStats,
 ) -> None:
     section = ctx.config.segment
+    key = job.rel.as_posix()
     base = {"source": key, "source_sha256": source_hash, "concept": job.concept.name, "folder": job.concept.folder}
     started = time.perf_counter()
     try:
-        image = load_image(job.path)
-        photo = Photo(image.rgb, job.path, job.concept.name, image.alpha)
-        if section.use_alpha and image.alpha is not None:
-            mask = image.alpha.astype(np.float32) / 255.0
+        if isinstance(loaded, ImageError):
+            raise loaded
+        photo, image = loaded
+        if section.use_alpha and photo.alpha is not None:
+            mask = photo.alpha.astype(np.float32) / 255.0
             rounds = [RoundResult(mask, 1.0, _bbox(mask))]
             chosen, method = 0, "alpha-channel"
         else:
