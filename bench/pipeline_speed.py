@@ -39,17 +39,25 @@ def main() -> None:
     for column in ("stage", "items", "seconds", "items/s", "s/item"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for s in stats:
-        table.add_row(s.name, str(s.made), f"{s.seconds:.2f}", f"{s.made / s.seconds:.2f}", f"{s.seconds / s.made:.3f}")
+        table.add_row(
+            s.name, str(s.made), f"{s.seconds:.2f}", f"{s.made / s.seconds:.2f}", f"{s.seconds / s.made:.3f}"
+        )
     per_sample = {s.name: s for s in stats}
     core = [per_sample[name] for name in ("compose", "repaint", "caption")]
     samples = core[0].made
     seconds = sum(s.seconds for s in core)
     table.add_row(
-        "compose+repaint+caption", str(samples), f"{seconds:.2f}", f"{samples / seconds:.2f}", f"{seconds / samples:.3f}"
+        "compose+repaint+caption",
+        str(samples),
+        f"{seconds:.2f}",
+        f"{samples / seconds:.2f}",
+        f"{seconds / samples:.3f}",
     )
     rejected = sum(sum(s.rejected.values()) for s in stats)
     Console().print(table)
-    Console().print(f"wall time {wall:.1f} s; rejected layouts {rejected}; target compose+repaint+caption ≥ 2 samples/s")
+    Console().print(
+        f"wall time {wall:.1f} s; rejected layouts {rejected}; target compose+repaint+caption ≥ 2 samples/s"
+    )
 
 
 if __name__ == "__main__":
