@@ -36,7 +36,15 @@ from gen4gen.backends.base import BackendUnavailable, ConceptRequest, Layout, La
 from gen4gen.backends.compose.prior import PriorPlanner
 from gen4gen.backends.compose.priors import canonical_name, size_prior
 from gen4gen.geometry.boxes import intersection, overlap_fraction, shift_inside
-from gen4gen.llm.client import ChatClient, ChatResult, EndpointOptions, LLMError, redact_url
+from gen4gen.llm.client import (
+    ChatClient,
+    ChatResult,
+    EndpointOptions,
+    LLMBadResponse,
+    LLMError,
+    LLMRequestRejected,
+    redact_url,
+)
 from gen4gen.llm.exemplars import ExemplarIndex, builtin_exemplars, coco_exemplars
 from gen4gen.llm.parse import ParseError, RawBox, parse_layout, parse_scenes, parse_sizes
 from gen4gen.prompts import load_prompt
@@ -289,7 +297,7 @@ class LLMPlanner(LayoutPlanner):
     def _ask_sizes(
         self, concepts: list[ConceptRequest], tally: _Tally, prompts: dict[str, Any]
     ) -> dict[str, float]:
-        """The model's relative sizes by canonical name ({} when its answer is unusable); raises LLMError."""
+        """The model's relative sizes by canonical name ({} when unusable); raises LLMUnavailable."""
         names = sorted({c.name for c in concepts})
         schema = {
             "type": "object",
@@ -306,9 +314,13 @@ class LLMPlanner(LayoutPlanner):
         }
         prompts["sizes_prompt"] = self.sizes_prompt.ref()
         messages = self.sizes_prompt.messages(objects="\n".join(f"- {n}" for n in names))
-        result = self.client.chat(
-            messages, cache=self.cache, json_schema=schema, schema_name="sizes", temperature=0
-        )
+        try:
+            result = self.client.chat(
+                messages, cache=self.cache, json_schema=schema, schema_name="sizes", temperature=0
+            )
+        except (LLMRequestRejected, LLMBadResponse) as exc:  # the layout may still work; unavailable propagates
+            tally.notes.append(f"sizes request failed ({exc}); size priors only")
+            return {}
         tally.add(result)
         try:
             answer = parse_sizes(result.content)
