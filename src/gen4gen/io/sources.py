@@ -81,9 +81,7 @@ def scan_sources(src: Path) -> SourceScan:
     problems: list[str] = []
     top_photos, top_folders, _ = _listing(src)
     if top_photos:
-        problems.append(
-            f"{src}: {len(top_photos)} photo(s) directly in SRC ignored; put them in SRC/<concept>/"
-        )
+        problems.append(f"{src}: {len(top_photos)} photo(s) directly in SRC ignored; put them in SRC/<concept>/")
     nested = [f for f in top_folders if _listing(f)[1] and not _listing(f)[0]]
     compositions: list[Composition] = []
     if nested and len(nested) == len(top_folders):

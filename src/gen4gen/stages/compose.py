@@ -139,7 +139,7 @@ def _compose_composition(
                 for note in layout.notes:
                     if note.startswith("unknown size") and note not in warned:
                         warned.add(note)
-                        ctx.reporter.warn(f"composition {comp.id!r}: {note} (name the folder after a known object to fix)")
+                        ctx.reporter.warn(f"composition {comp.id!r}: {note}; name the folder after a known object")
                 current = _make_sample(ctx, comp, key, seed, fp, picks, layout, rng, scenes, planner_id)
                 if current.status == DONE:
                     stats.made += 1
