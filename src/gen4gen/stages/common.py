@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from gen4gen.backends import build_backend
 from gen4gen.backends.base import Backend, BackendUnavailable
@@ -80,26 +79,9 @@ def safe_stem(text: str) -> str:
     return re.sub(r"[^\w+\-.]+", "_", text).strip("_") or "item"
 
 
-def timed(stats: StageStats) -> Callable[[Iterable[T]], Iterator[T]]:
-    """Wrap an iteration so the time spent in it is added to ``stats.seconds``."""
-
-    def wrap(items: Iterable[T]) -> Iterator[T]:
-        start = time.perf_counter()
-        try:
-            yield from items
-        finally:
-            stats.seconds += time.perf_counter() - start
-
-    return wrap
-
-
 def require_backend(ctx: Context, kind: str) -> Backend:
     """The stage's backend, or a StageError with the backend's own explanation."""
     try:
         return ctx.backend(kind)
     except BackendUnavailable as exc:
         raise StageError(str(exc)) from exc
-
-
-def identity_of(backend: Backend) -> dict[str, Any]:
-    return backend.identity()
