@@ -13,7 +13,7 @@ import threading
 from typing import Any, Literal
 
 from gen4gen.backends.base import BackendOptions, BackendUnavailable, Captioner, CaptionRequest, ItemError
-from gen4gen.backends.repaint.diffusion import offline, resolve_device, resolve_dtype
+from gen4gen.backends.repaint.diffusion import offline, quiet_loading, resolve_device, resolve_dtype
 
 INSTRUCTION = "Describe this image in detail in at most 30 words."
 LLAVA_15_TEMPLATE = (
@@ -84,19 +84,19 @@ class TransformersCaptioner(Captioner):
 
         spec = self.options.model
         kwargs = {"revision": self.options.revision, "local_files_only": offline() or None}
-        if not Path(spec).expanduser().exists() and (
-            spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1
-        ):
+        path = Path(spec).expanduser()
+        if not path.exists() and (spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1):
             raise BackendUnavailable(f"caption.model={spec}: no such folder; pass a model folder or a hub id")
-        source = str(Path(spec).expanduser()) if Path(spec).expanduser().exists() else spec
+        source = str(path) if path.exists() else spec
         try:
-            config = transformers.AutoConfig.from_pretrained(source, **kwargs)
-            if config.model_type == "blip":
-                family, model_cls = "blip", transformers.BlipForConditionalGeneration
-            else:
-                family, model_cls = "chat", transformers.AutoModelForImageTextToText
-            processor = transformers.AutoProcessor.from_pretrained(source, **kwargs)
-            model = model_cls.from_pretrained(source, dtype=self.dtype, **kwargs)
+            with quiet_loading():
+                config = transformers.AutoConfig.from_pretrained(source, **kwargs)
+                if config.model_type == "blip":
+                    family, model_cls = "blip", transformers.BlipForConditionalGeneration
+                else:
+                    family, model_cls = "chat", transformers.AutoModelForImageTextToText
+                processor = transformers.AutoProcessor.from_pretrained(source, **kwargs)
+                model = model_cls.from_pretrained(source, dtype=self.dtype, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             if source == spec:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -45,6 +47,23 @@ _LOCK = threading.Lock()
 
 def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No diffusers/transformers progress bars while weights load (the stage shows its own progress)."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    saved = [(m, m.is_progress_bar_enabled()) for m in (diffusers_logging, transformers_logging)]
+    for module, _ in saved:
+        module.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for module, enabled in saved:
+            if enabled:
+                module.enable_progress_bar()
 
 
 def resolve_device(device: str) -> str:
@@ -126,7 +145,8 @@ def load_component(loader: Any, spec: str, what: str, **kwargs: Any) -> Any:
     else:
         source = spec
     try:
-        return loader.from_pretrained(source, local_files_only=offline() or None, **kwargs)
+        with quiet_loading():
+            return loader.from_pretrained(source, local_files_only=offline() or None, **kwargs)
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         if source == spec and not path.exists():
