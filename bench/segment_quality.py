@@ -4,7 +4,9 @@ Usage: python bench/segment_quality.py [--samples DIR] [--rounds N] [--backend N
 
 Reads DIR/s0_source_images/<concept>/<photo> and the matching IS-Net soft mask
 DIR/isnet_reference/<concept>/<stem>_result_mask_isnet.png; photos without a reference (and references without
-a photo) are skipped. Both masks are thresholded at 0.5.
+a photo) are skipped. Both masks are thresholded at 0.5. As in the segment stage, a segmenter that learns from all
+photos of a concept gets ``prepare`` with every photo of the concept (with or without a reference) first; its
+time is shared among the concept's photos in the seconds column.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def pairs(samples: Path) -> list[tuple[str, Path, Path]]:
             if photo.suffix.lower() in IMAGE_SUFFIXES and reference.is_file():
                 found.append((concept_dir.name, photo, reference))
     return found
+
+
+def load_photo(path: Path, concept: str) -> Photo:
+    image = load_image(path)
+    return Photo(image.rgb, path, concept, image.alpha)
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -90,26 +97,38 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(f"score r{k}", justify="right")
     table.add_column("s / photo", justify="right")
     picked_ious, round_ious, seconds = [], [], []
-    for concept, path, reference_path in items:
-        image = load_image(path)
-        height, width = image.rgb.shape[:2]
-        reference = load_mask(reference_path, size=(width, height))
-        start = time.perf_counter()
-        results = multi_round(segmenter, Photo(image.rgb, path, concept, image.alpha), args.rounds)
-        pick = best_round(results)
-        seconds.append(time.perf_counter() - start)
-        ious = [iou(r.mask, reference) for r in results]
-        picked_ious.append(ious[pick])
-        round_ious.append(ious)
-        table.add_row(
-            f"{concept}/{path.name}",
-            f"{width}x{height}",
-            *(f"{v:.3f}" for v in ious),
-            str(pick + 1),
-            f"{ious[pick]:.3f}",
-            *(f"{r.score:.3f}" for r in results),
-            f"{seconds[-1]:.1f}",
-        )
+    for concept in sorted({concept for concept, _, _ in items}):
+        concept_items = [(path, reference) for c, path, reference in items if c == concept]
+        prepare_seconds = 0.0
+        if segmenter.uses_concept_photos:
+            siblings = sorted(
+                p
+                for p in (args.samples / "s0_source_images" / concept).iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            start = time.perf_counter()
+            segmenter.prepare([load_photo(p, concept) for p in siblings])
+            prepare_seconds = (time.perf_counter() - start) / len(concept_items)
+        for path, reference_path in concept_items:
+            photo = load_photo(path, concept)
+            height, width = photo.rgb.shape[:2]
+            reference = load_mask(reference_path, size=(width, height))
+            start = time.perf_counter()
+            results = multi_round(segmenter, photo, args.rounds)
+            pick = best_round(results)
+            seconds.append(time.perf_counter() - start + prepare_seconds)
+            ious = [iou(r.mask, reference) for r in results]
+            picked_ious.append(ious[pick])
+            round_ious.append(ious)
+            table.add_row(
+                f"{concept}/{path.name}",
+                f"{width}x{height}",
+                *(f"{v:.3f}" for v in ious),
+                str(pick + 1),
+                f"{ious[pick]:.3f}",
+                *(f"{r.score:.3f}" for r in results),
+                f"{seconds[-1]:.1f}",
+            )
     table.add_section()
     table.add_row(
         "mean",
