@@ -415,7 +415,8 @@ def measure(
         }
 
     try:
-        once(args.steps)  # warm-up (kernel selection, compilation)
+        for n in (args.steps, 2 * args.steps) if config.compile else (args.steps,):
+            once(n)  # warm-up: kernel selection; compilation (again when the step count changes)
         # The fastest of --repeat runs per step count: noise from other work only ever adds time.
         row.runs = [
             min((once(n) for _ in range(args.repeat)), key=lambda run: run["seconds"])
