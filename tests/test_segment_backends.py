@@ -13,7 +13,7 @@ from skimage import data
 from gen4gen.backends import build_backend
 from gen4gen.backends.base import ItemError, Photo, Segmenter
 from gen4gen.backends.segment.alpha import AlphaSegmenter
-from gen4gen.backends.segment.grabcut import GrabCutSegmenter
+from gen4gen.backends.segment.grabcut import GrabCutSegmenter, _clean
 from gen4gen.backends.segment.quality import mask_quality
 from gen4gen.backends.segment.rounds import RoundResult, best_round, mask_bbox, multi_round
 
@@ -84,6 +84,17 @@ def test_grabcut_full_resolution_output_for_large_photo() -> None:
     assert mask.shape == (1200, 1600)
     assert iou(mask, big_truth) > 0.9
     assert ((mask > 0.05) & (mask < 0.95)).any()  # soft edges, not a blocky upscaled mask
+
+
+def test_grabcut_clean_fills_speckle_but_keeps_background_seen_through_the_subject() -> None:
+    mask = np.zeros((200, 200), bool)
+    mask[20:180, 20:180] = True
+    mask[40:43, 40:43] = False  # speckle: under 1% of the area
+    mask[80:140, 80:140] = False  # a gap between legs: 14% of the area
+    mask[190:195, 5:10] = True  # a crumb, far smaller than the subject
+    cleaned = _clean(mask, min_fraction=0.2, max_hole=0.01)
+    assert cleaned[41, 41] and not cleaned[110, 110].any() and not cleaned[192, 7]
+    assert _clean(mask, min_fraction=0.2, max_hole=1.0)[110, 110]
 
 
 @pytest.mark.parametrize("value", [0, 128, 255])

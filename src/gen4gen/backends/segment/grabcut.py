@@ -8,7 +8,8 @@ Pipeline (all but the last step at a reduced working resolution):
    background probability and a background-weighted colour contrast are fused by a small quadratic
    optimisation; the map is averaged over three superpixel scales.
 2. GrabCut initialised with a trimap cut from that saliency (no rectangle: subjects may touch the border).
-3. Clean-up: the largest component and those of comparable size, holes filled.
+3. Clean-up: the largest component and those of comparable size; small holes (speckle) are filled, larger ones
+   are kept (background seen between a subject's legs, under its tail).
 4. A colour-guided filter (He et al.) computed at a middle resolution and applied at full resolution turns the
    hard mask into a soft one that follows the photo's edges (fur, ears, whiskers).
 """
@@ -33,7 +34,7 @@ class GrabCutSegmenter(Segmenter):
     """Saliency-seeded GrabCut at reduced resolution with guided-filter upsampling; deterministic, CPU only."""
 
     name = "grabcut"
-    version = "1"
+    version = "2"
 
     class Options(BackendOptions):
         """Options of the ``grabcut`` segmenter."""
@@ -61,6 +62,12 @@ class GrabCutSegmenter(Segmenter):
             le=1.0,
             description="Keep components with at least this fraction of the largest one's area.",
         )
+        max_hole: float = Field(
+            0.01,
+            ge=0.0,
+            le=1.0,
+            description="Fill holes smaller than this fraction of the foreground's area; larger ones stay.",
+        )
         refine_side: int = Field(
             1024,
             ge=128,
@@ -87,7 +94,7 @@ class GrabCutSegmenter(Segmenter):
             raise ItemError(f"{photo.path}: image is uniform, there is no object to segment")
         saliency = np.mean([background_saliency(small, round(opts.superpixels * f)) for f in SCALES], axis=0)
         hard = _grabcut(small, saliency, opts)
-        hard = _clean(hard, opts.min_component)
+        hard = _clean(hard, opts.min_component, opts.max_hole)
         if not hard.any():
             raise ItemError(
                 f"{photo.path}: segmentation found no foreground (the object may blend into the scene)"
@@ -178,14 +185,16 @@ def _grabcut(rgb: np.ndarray, saliency: np.ndarray, opts: GrabCutSegmenter.Optio
     return (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
 
 
-def _clean(mask: np.ndarray, min_fraction: float) -> np.ndarray:
-    """Largest component plus those at least ``min_fraction`` of its size, holes filled."""
+def _clean(mask: np.ndarray, min_fraction: float, max_hole: float) -> np.ndarray:
+    """Largest component and those over ``min_fraction`` of its size; holes under ``max_hole`` of it are filled."""
     labels, count = ndimage.label(mask)
     if count == 0:
         return mask
     sizes = np.bincount(labels.ravel())[1:]
-    keep = np.flatnonzero(sizes >= max(1.0, min_fraction * sizes.max())) + 1
-    return ndimage.binary_fill_holes(np.isin(labels, keep))
+    kept = np.isin(labels, np.flatnonzero(sizes >= max(1.0, min_fraction * sizes.max())) + 1)
+    holes, _ = ndimage.label(ndimage.binary_fill_holes(kept) & ~kept)
+    hole_sizes = np.bincount(holes.ravel())[1:]
+    return kept | np.isin(holes, np.flatnonzero(hole_sizes < max_hole * kept.sum()) + 1)
 
 
 def _box(image: np.ndarray, radius: int) -> np.ndarray:
