@@ -131,7 +131,7 @@ def test_sdxl_shapes_determinism_and_concepts_kept(models: dict[str, Path]) -> N
     first = inpainter.repaint(request)
     assert first.image.shape == request.composite.shape and first.image.dtype == np.uint8
     assert first.scene == "in a garden"  # the default when the sample has none
-    assert first.info["prompt"] == "a realistic photo of in a garden"
+    assert first.info["prompt"] == "a realistic photo in a garden"
     assert first.image.tobytes() == inpainter.repaint(_request(seed=11)).image.tobytes()
     assert first.image.tobytes() != inpainter.repaint(_request(seed=12)).image.tobytes()
     solid = np.max(np.stack(request.instance_masks), axis=0) >= 1.0

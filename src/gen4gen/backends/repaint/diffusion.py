@@ -187,7 +187,7 @@ class DiffusionInpainter(Inpainter):
         steps: int = 60
         guidance: float = 6.0
         strength: float = 0.9
-        prompt: str = "a realistic photo of {scene}"  # placeholders: {scene}, {concepts}
+        prompt: str = "a realistic photo {scene}"  # {scene} is a phrase like "in a garden"; also {concepts}
         negative_prompt: str = DEFAULT_NEGATIVE
         default_scene: str = DEFAULT_SCENE  # used when the sample has no scene
         size: int = 1024  # longer side of the working resolution
