@@ -132,9 +132,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = load_config(args.config, _overrides(args))
         with Pipeline(args.out, config, reporter) as pipeline:
             pipeline.write_config()
-            stats = pipeline.segment(args.src, cutouts_root=args.out)
-        _summary([stats], args.out)
-        return EXIT_OK if stats.total_ok > 0 else EXIT_NOTHING_DONE
+            segmented = pipeline.segment(args.src, cutouts_root=args.out)
+        _summary([segmented], args.out)
+        return EXIT_OK if segmented.total_ok > 0 else EXIT_NOTHING_DONE
     run_dir: Path = args.run_dir
     if not (run_dir / "manifest.sqlite").is_file():
         _error(f"{run_dir}: no manifest.sqlite here; make the run folder with `gen4gen run SRC --out {run_dir}`")
@@ -142,9 +142,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     config = Pipeline.saved_config(run_dir, args.config, _overrides(args))
     with Pipeline(run_dir, config, reporter) as pipeline:
         pipeline.write_config()
-        stats = getattr(pipeline, args.command)()
-    _summary([stats], run_dir)
-    return EXIT_OK if stats.total_ok > 0 else EXIT_NOTHING_DONE
+        stage: StageStats = getattr(pipeline, args.command)()
+    _summary([stage], run_dir)
+    return EXIT_OK if stage.total_ok > 0 else EXIT_NOTHING_DONE
 
 
 def _summary(stats: list[StageStats], run_dir: Path) -> None:

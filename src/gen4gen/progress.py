@@ -20,6 +20,10 @@ from rich.progress import (
 log = logging.getLogger("gen4gen")
 
 
+def _ignore(n: int = 1) -> None:
+    """Progress callback that shows nothing."""
+
+
 class Reporter:
     """Silent reporter: collects warnings (tests, library use)."""
 
@@ -28,7 +32,7 @@ class Reporter:
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        yield lambda n=1: None
+        yield _ignore
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -49,7 +53,7 @@ class RichReporter(Reporter):
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
         if not self.progress:
-            yield lambda n=1: None
+            yield _ignore
             return
         columns = (
             TextColumn("[bold]{task.description:<9}"),
@@ -60,7 +64,11 @@ class RichReporter(Reporter):
         )
         with Progress(*columns, console=self.console, transient=False) as progress:
             task_id = progress.add_task(description, total=total)
-            yield lambda n=1: progress.advance(task_id, n)
+
+            def advance(n: int = 1) -> None:
+                progress.advance(task_id, n)
+
+            yield advance
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -40,7 +40,8 @@ def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = REFUSE_PIXELS
-            with Image.open(path) as im:
+            with Image.open(path) as source:
+                im: Image.Image = source
                 width, height = im.size
                 if width * height > REFUSE_PIXELS:
                     raise ImageError(
@@ -58,7 +59,9 @@ def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
                 im = _to_rgba_or_rgb(im)
                 if downscaled is not None and im.width * im.height > max_pixels:
                     scale = (max_pixels / (im.width * im.height)) ** 0.5
-                    im = im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.LANCZOS)
+                    im = im.resize(
+                        (max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.Resampling.LANCZOS
+                    )
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -103,13 +106,13 @@ def _short(exc: BaseException) -> str:
 def load_mask(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """A grayscale mask file as float32 in [0, 1], resized to ``size`` (W, H) if given."""
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+        with Image.open(path) as source:
+            im: Image.Image = ImageOps.exif_transpose(source)
             if im.mode in ("RGBA", "LA"):
                 im = im.getchannel("A")
             im = im.convert("L")
             if size is not None and im.size != size:
-                im = im.resize(size, Image.BILINEAR)
+                im = im.resize(size, Image.Resampling.BILINEAR)
             return np.asarray(im, dtype=np.float32) / 255.0
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: unreadable mask ({_short(exc)}); re-export it as an 8-bit PNG") from exc

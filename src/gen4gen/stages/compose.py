@@ -109,7 +109,7 @@ def _compose_composition(
     while len(accepted) < target and index < MAX_TRIES_FACTOR * target:
         batch = list(range(index, min(index + ctx.config.batch_size, MAX_TRIES_FACTOR * target)))
         index = batch[-1] + 1
-        pending = []
+        pending: list[tuple[int, str, int, str, Record | None]] = []
         for i in batch:
             key = f"{comp.id}/{i:05d}"
             seed = derive_seed(ctx.config.seed, STAGE, key)
@@ -122,7 +122,8 @@ def _compose_composition(
                 pending.append((i, key, seed, fp, current))
             else:
                 pending.append((i, key, seed, fp, None))
-        jobs, chosen = [], {}
+        jobs: list[PlanJob] = []
+        chosen: dict[int, tuple[list[Cutout], np.random.Generator]] = {}
         for i, _key, seed, _, current in pending:
             if current is None:
                 rng = np.random.default_rng(seed)
@@ -187,7 +188,7 @@ def _make_sample(
     scene = scenes[int(rng.integers(len(scenes)))] if scenes else layout.scene
     composite = paste_cutouts(canvas, items)
     sid = safe_stem(key.replace("/", "_"))
-    objects = []
+    objects: list[dict[str, Any]] = []
     for k, (pick, placement, augment, box) in enumerate(
         zip(picks, layout.placements, augments, composite.boxes, strict=True)
     ):

@@ -67,7 +67,9 @@ def write_contact_sheet(ctx: Context, rows: list[dict[str, Any]], thumb: int = 2
     for index, row in enumerate(shown):
         with Image.open(ctx.run_dir / row["file_name"]) as im:
             scale = thumb / max(im.size)
-            tile = im.convert("RGB").resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR)
+            tile = im.convert("RGB").resize(
+                (round(im.width * scale), round(im.height * scale)), Image.Resampling.BILINEAR
+            )
         draw = ImageDraw.Draw(tile)
         for obj in row["objects"]:
             x0, y0, x1, y1 = (v * scale for v in obj["bbox"])

@@ -19,7 +19,7 @@ STAGE_VERSION = "1"
 
 def placements_of(compose: Record) -> list[Placement]:
     return [
-        Placement(o["name"], tuple(o["bbox"]), o["depth"])  # type: ignore[arg-type]
+        Placement(o["name"], tuple(o["bbox"]), o["depth"])
         for o in compose.data["objects"]
     ]
 

@@ -45,6 +45,8 @@ class TransformersCaptioner(Captioner):
     name = "transformers"
     version = "1"
 
+    options: Options
+
     class Options(BackendOptions):
         model: str = "llava-hf/llava-1.5-7b-hf"
         revision: str | None = None

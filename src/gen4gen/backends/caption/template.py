@@ -138,6 +138,8 @@ class TemplateCaptioner(Captioner):
     name = "template"
     version = "1"
 
+    options: Options
+
     class Options(BackendOptions):
         max_words: int = Field(30, ge=5, description="longest caption in words (the paper's LLaVA limit is 30)")
         style: str | None = Field(

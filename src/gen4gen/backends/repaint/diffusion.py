@@ -177,6 +177,8 @@ class DiffusionInpainter(Inpainter):
     pipeline_class: ClassVar[str]
     supports_refiner: ClassVar[bool] = False
 
+    options: Options
+
     class Options(BackendOptions):
         model: str
         revision: str | None = None  # hub revision (branch, tag or commit)
@@ -484,6 +486,8 @@ class SDXLInpainter(DiffusionInpainter):
     pipeline_class = "StableDiffusionXLInpaintPipeline"
     supports_refiner = True
 
+    options: Options
+
     class Options(DiffusionInpainter.Options):
         model: str = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
 
@@ -493,6 +497,8 @@ class SDInpainter(DiffusionInpainter):
 
     name = "sd"
     pipeline_class = "StableDiffusionInpaintPipeline"
+
+    options: Options
 
     class Options(DiffusionInpainter.Options):
         model: str = "stable-diffusion-v1-5/stable-diffusion-inpainting"

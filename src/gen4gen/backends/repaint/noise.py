@@ -19,6 +19,8 @@ class NoiseInpainter(Inpainter):
     name = "noise"
     version = "1"
 
+    options: Options
+
     class Options(BackendOptions):
         sigma: float = Field(0.25, gt=0, le=1, description="noise standard deviation (1 = full range)")
         blur_px: float = Field(0.0, ge=0, le=50, description="gaussian blur of the noise, for softer blobs")

@@ -170,6 +170,8 @@ class SceneInpainter(Inpainter):
     name = "scene"
     version = "1"
 
+    options: Options
+
     class Options(BackendOptions):
         backgrounds: Path | None = Field(
             None, description="folder of scene photos, BKG/<scene>/<photos>; none: built-in procedural scenes"

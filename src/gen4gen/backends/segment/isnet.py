@@ -86,6 +86,8 @@ class ISNetSegmenter(Segmenter):
     name = "isnet"
     version = "1"
 
+    options: Options
+
     class Options(BackendOptions):
         model: str | None = None  # path to isnet-general-use.onnx, or hf://REPO/FILE (Hugging Face cache)
         sha256: str | None = None  # expected checksum of the model file; a mismatch refuses to run

@@ -24,6 +24,8 @@ class RembgSegmenter(Segmenter):
     name = "rembg"
     version = "1"
 
+    options: Options
+
     class Options(BackendOptions):
         model: str = "isnet-general-use"
         post_process: bool = False  # rembg's morphological clean-up of the mask (hardens soft edges)
