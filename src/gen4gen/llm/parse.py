@@ -184,22 +184,40 @@ def _entry(item: Any) -> RawBox | None:
 def _box(value: Any) -> tuple[float, float, float, float] | None:
     """(x, y, w, h) from a 4-number list or a dict with x/y/w/h or corner keys."""
     if isinstance(value, list) and len(value) == 4:
-        numbers = [_number(v) for v in value]
-        if all(n is not None for n in numbers):
-            x, y, w, h = numbers  # type: ignore[misc]
-            return (x, y, w, h)
-        return None
+        return _numbers4(value)
     if isinstance(value, dict):
         get = {str(k).lower(): v for k, v in value.items()}
-        x, y = _number(get.get("x", get.get("left"))), _number(get.get("y", get.get("top")))
-        w, h = _number(get.get("w", get.get("width"))), _number(get.get("h", get.get("height")))
-        if None not in (x, y, w, h):
-            return (x, y, w, h)  # type: ignore[return-value]
-        x0, y0 = _number(get.get("x0", get.get("x_min"))), _number(get.get("y0", get.get("y_min")))
-        x1, y1 = _number(get.get("x1", get.get("x_max"))), _number(get.get("y1", get.get("y_max")))
-        if None not in (x0, y0, x1, y1):
-            return (x0, y0, x1 - x0, y1 - y0)  # type: ignore[operator]
+        xywh = _numbers4(
+            [
+                get.get("x", get.get("left")),
+                get.get("y", get.get("top")),
+                get.get("w", get.get("width")),
+                get.get("h", get.get("height")),
+            ]
+        )
+        if xywh is not None:
+            return xywh
+        corners = _numbers4(
+            [
+                get.get("x0", get.get("x_min")),
+                get.get("y0", get.get("y_min")),
+                get.get("x1", get.get("x_max")),
+                get.get("y1", get.get("y_max")),
+            ]
+        )
+        if corners is not None:
+            x0, y0, x1, y1 = corners
+            return (x0, y0, x1 - x0, y1 - y0)
     return None
+
+
+def _numbers4(values: list[Any]) -> tuple[float, float, float, float] | None:
+    """Four numbers, or None when any of them is not a number."""
+    numbers = [_number(v) for v in values]
+    if any(n is None for n in numbers):
+        return None
+    a, b, c, d = (float(n) for n in numbers if n is not None)
+    return (a, b, c, d)
 
 
 def _number(value: Any) -> float | None:
