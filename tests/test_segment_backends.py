@@ -13,7 +13,7 @@ from skimage import data
 from gen4gen.backends import build_backend
 from gen4gen.backends.base import ItemError, Photo, Segmenter
 from gen4gen.backends.segment.alpha import AlphaSegmenter
-from gen4gen.backends.segment.grabcut import GrabCutSegmenter, _clean
+from gen4gen.backends.segment.grabcut import GrabCutSegmenter, _clean, background_saliency
 from gen4gen.backends.segment.quality import mask_quality
 from gen4gen.backends.segment.rounds import RoundResult, best_round, mask_bbox, multi_round
 
@@ -58,6 +58,14 @@ def test_grabcut_finds_object_touching_the_border(grabcut: GrabCutSegmenter) -> 
     rgb, truth = np.ascontiguousarray(rgb[:180]), truth[:180]  # the ellipse now runs into the bottom edge
     assert truth[-1].sum() > 50
     assert iou(grabcut.segment(photo(rgb)), truth) > 0.85
+
+
+def test_saliency_trusts_the_bottom_edge_less_than_the_top() -> None:
+    rgb, truth = blob_scene()
+    rgb, inside = np.ascontiguousarray(rgb[:130]), truth[:130] > 0  # a subject cut off by the bottom edge
+    standing = background_saliency(rgb, 300)[inside].mean()
+    hanging = background_saliency(np.ascontiguousarray(rgb[::-1]), 300)[::-1][inside].mean()
+    assert standing > hanging + 0.1
 
 
 def test_grabcut_coffee_cup(grabcut: GrabCutSegmenter) -> None:

@@ -4,7 +4,8 @@ Pipeline (all but the last step at a reduced working resolution):
 
 1. Saliency by robust background detection (Zhu et al., CVPR 2014): SLIC superpixels, geodesic colour distances
    between them, and *boundary connectivity* — background regions touch the image border along a large part of
-   their extent, the subject at most at a few points (paws on the floor, a frame-filling head). The per-region
+   their extent, the subject at most at a few points (paws on the floor, a frame-filling head). Regions touching
+   only the bottom edge count less (a subject standing on the ground or cut off by the bottom edge). The per-region
    background probability and a background-weighted colour contrast are fused by a small quadratic
    optimisation; the map is averaged over three superpixel scales.
 2. GrabCut initialised with a trimap cut from that saliency (no rectangle: subjects may touch the border).
@@ -28,6 +29,7 @@ from skimage.segmentation import slic
 from gen4gen.backends.base import BackendOptions, ItemError, Photo, Segmenter
 
 SCALES = (0.5, 1.0, 2.0)  # saliency is averaged over these multiples of the superpixel count
+BOTTOM_WEIGHT = 0.3  # weight of regions touching only the bottom edge in the boundary length
 
 
 class GrabCutSegmenter(Segmenter):
@@ -148,9 +150,11 @@ def background_saliency(rgb: np.ndarray, n_segments: int) -> np.ndarray:
     sigma_clr = 10.0
     similarity = np.exp(-(geodesic**2) / (2 * sigma_clr**2))
     area = similarity.sum(axis=1)
-    on_border = np.zeros(n, bool)
-    on_border[border] = True
-    length = similarity[:, on_border].sum(axis=1)
+    # Objects stand on the ground: touching only the bottom edge is weaker evidence of background.
+    side_weight = np.zeros(n)
+    side_weight[np.unique(labels[-1])] = BOTTOM_WEIGHT
+    side_weight[np.unique(np.concatenate([labels[0], labels[:, 0], labels[:, -1]]))] = 1.0
+    length = similarity @ side_weight
     connectivity = length / np.sqrt(area)
     w_bg = 1.0 - np.exp(-(connectivity**2) / 2.0)
 
