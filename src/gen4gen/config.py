@@ -42,6 +42,7 @@ class SegmentConfig(_Section):
     rounds: int = Field(2, ge=1, le=5, description="segmentation rounds; each re-segments the previous cut-out")
     use_alpha: bool = Field(True, description="use a photo's own alpha channel as the mask when it has one")
     min_area: float = Field(0.005, ge=0, lt=1, description="smallest mask, as a fraction of the photo, accepted")
+    workers: int = Field(0, ge=0, le=64, description="worker processes (0: one per CPU core, at most 8)")
 
 
 class ComposeConfig(_Section):

@@ -49,6 +49,12 @@ class Backend(ABC):
         self.options = options if options is not None else self.Options()
         self.cache: ResponseCache | None = None  # set by the stage for backends that call remote services
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for worker processes without the response cache (the run database stays in the main one)."""
+        state = self.__dict__.copy()
+        state["cache"] = None
+        return state
+
     def identity(self) -> dict[str, Any]:
         """Name, version and options (plus model id/sha256 where a model is used) for the manifest."""
         return {"name": self.name, "version": self.version, "options": self.options.model_dump(mode="json")}
@@ -75,6 +81,9 @@ class Segmenter(Backend):
     """
 
     uses_concept_photos: ClassVar[bool] = False
+    process_parallel: ClassVar[bool] = (
+        True  # photos may be segmented in worker processes (False: one model, one process)
+    )
 
     def prepare(self, photos: list[Photo]) -> None:
         """Learn from all photos of one concept before :meth:`segment` is called on each of them."""

@@ -84,6 +84,7 @@ class ISNetSegmenter(Segmenter):
     """Soft foreground mask from IS-Net (or any ONNX model with its contract: 1x3xSxS image -> 1x1xSxS map)."""
 
     name = "isnet"
+    process_parallel = False  # one model session per process is the expensive part; it runs its own threads
     version = "1"
 
     options: Options

@@ -22,6 +22,7 @@ class RembgSegmenter(Segmenter):
     """Soft foreground mask from any model rembg knows (``model`` is rembg's model name)."""
 
     name = "rembg"
+    process_parallel = False  # one model session per process is the expensive part; it runs its own threads
     version = "1"
 
     options: Options
