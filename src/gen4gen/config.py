@@ -208,6 +208,7 @@ segment:
   backend: grabcut # grabcut (weight-free) | alpha (photo alpha or side-car mask) | isnet | rembg
   rounds: 2        # re-segment the previous cut-out; the best round is picked by a quality score
   use_alpha: true  # a photo with a real alpha channel is already a cut-out
+  workers: 0       # worker processes (0: one per CPU core, at most 8)
 
 compose:
   backend: prior   # prior (real-world size priors, offline) | llm (any OpenAI-compatible endpoint)
