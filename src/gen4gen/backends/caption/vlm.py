@@ -112,7 +112,7 @@ class VLMCaptioner(Captioner):
         scale = self.options.max_side / max(image.size)
         if scale < 1:
             image = image.resize(
-                (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS
+                (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS
             )
         buffer = io.BytesIO()
         if self.options.image_format == "png":

@@ -205,6 +205,7 @@ class PriorPlanner(LayoutPlanner):
             key = (round(shortfall, 3), rows)  # meet the minimum size first, then as few rows as possible
             if best is None or key < best[0]:
                 best = (key, rows, cols, fitted)
+        assert best is not None  # n >= 1, so the loop ran
         _, rows, cols, fitted = best
         cell_w, cell_h = usable_w / cols, usable_h / rows
         nearest_first = np.argsort(-fitted, kind="stable")  # the biggest objects go on the nearest (bottom) row
