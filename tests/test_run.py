@@ -94,6 +94,15 @@ def test_rerun_reuses_everything_and_is_byte_identical(src: Path, tmp_path: Path
     assert tree_hashes(second)["metadata.jsonl"] != before["metadata.jsonl"]
 
 
+def test_worker_processes_change_nothing(src: Path, tmp_path: Path) -> None:
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    assert run_cli("segment", src, "--out", serial, "--set", "segment.workers=1") == 0
+    assert run_cli("segment", src, "--out", parallel, "--set", "segment.workers=2") == 0
+    serial_files, parallel_files = tree_hashes(serial), tree_hashes(parallel)
+    serial_files.pop("config.yaml"), parallel_files.pop("config.yaml")
+    assert serial_files == parallel_files and len(serial_files) == 4 * 4  # cut-out, mask, 2 round masks
+
+
 def test_changing_one_stage_redoes_only_what_depends_on_it(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert run_cli("run", src, "--out", out, "-n", "2", *fast()) == 0
