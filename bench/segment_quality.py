@@ -7,6 +7,10 @@ DIR/isnet_reference/<concept>/<stem>_result_mask_isnet.png; photos without a ref
 a photo) are skipped. Both masks are thresholded at 0.5. As in the segment stage, a segmenter that learns from all
 photos of a concept gets ``prepare`` with every photo of the concept (with or without a reference) first; its
 time is shared among the concept's photos in the seconds column.
+
+With ``--perturb`` the round-picking score is also checked against the references: each reference is perturbed
+(dilated, eroded, a stuck-on background blob, a separate background fragment, the top or a side cut off, its
+bounding box) and the score should rank the reference above every perturbed version and follow their IoU.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from scipy.stats import spearmanr
 
 from gen4gen.backends import build_backend
 from gen4gen.backends.base import Photo, Segmenter
+from gen4gen.backends.segment.quality import mask_quality
 from gen4gen.backends.segment.rounds import best_round, multi_round
 from gen4gen.io.images import IMAGE_SUFFIXES, load_image, load_mask
 
@@ -44,6 +51,50 @@ def pairs(samples: Path) -> list[tuple[str, Path, Path]]:
             if photo.suffix.lower() in IMAGE_SUFFIXES and reference.is_file():
                 found.append((concept_dir.name, photo, reference))
     return found
+
+
+def perturbations(reference: np.ndarray) -> dict[str, np.ndarray]:
+    """Deterministic damaged versions of a reference mask, each a boolean (H, W) array."""
+    hard = reference >= 0.5
+    height, width = hard.shape
+    side = max(height, width)
+    ys, xs = np.nonzero(hard)
+    yy, xx = np.ogrid[:height, :width]
+
+    def disc(radius: float) -> np.ndarray:
+        r = max(1, round(radius * side))
+        return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+    u8 = hard.astype(np.uint8)
+    outline_y, outline_x = np.nonzero(hard & ~(cv2.erode(u8, disc(0.002)) > 0))
+    far_y, far_x = np.nonzero(cv2.dilate(u8, disc(0.1)) == 0)
+    box = np.zeros_like(hard)
+    box[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
+    out = {
+        "dilated": cv2.dilate(u8, disc(0.03)) > 0,
+        "eroded": cv2.erode(u8, disc(0.03)) > 0,
+        # A disc of background stuck on the outline at its topmost point.
+        "blob": hard | ((yy - outline_y[0]) ** 2 + (xx - outline_x[0]) ** 2 < (0.12 * side) ** 2),
+        "top cut": hard & (yy > ys.min() + 0.3 * (ys.max() - ys.min())),
+        "side cut": hard & (xx > xs.min() + 0.3 * (xs.max() - xs.min())),
+        "box": box,
+    }
+    if far_y.size:
+        i = far_y.size // 2
+        out["fragment"] = hard | ((yy - far_y[i]) ** 2 + (xx - far_x[i]) ** 2 < (0.06 * side) ** 2)
+    return out
+
+
+def check_score(photo: Photo, reference: np.ndarray) -> tuple[int, int, float]:
+    """(perturbed versions the reference outscores, perturbed versions, Spearman of score vs IoU)."""
+    ref_score = mask_quality(photo.rgb, (reference >= 0.5).astype(np.float32))
+    scored = [
+        (iou(m, reference), mask_quality(photo.rgb, m.astype(np.float32)))
+        for m in perturbations(reference).values()
+    ]
+    wins = sum(score < ref_score for _, score in scored)
+    ious, scores = zip(*[(1.0, ref_score), *scored], strict=True)
+    return wins, len(scored), float(spearmanr(ious, scores)[0])
 
 
 def load_photo(path: Path, concept: str) -> Photo:
@@ -68,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=3, help="segmentation rounds per photo (default: 3)")
     parser.add_argument("--backend", default="grabcut", help="segment backend (default: grabcut)")
+    parser.add_argument("--perturb", action="store_true", help="also check the score on perturbed reference masks")
     parser.add_argument("--option", type=parse_option, action="append", default=[], help="backend option K=V")
     args = parser.parse_args(argv)
     console = Console(width=max(Console().width, 140))
@@ -96,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(1, args.rounds + 1):
         table.add_column(f"score r{k}", justify="right")
     table.add_column("s / photo", justify="right")
-    picked_ious, round_ious, seconds = [], [], []
+    picked_ious, round_ious, seconds, checks = [], [], [], []
     for concept in sorted({concept for concept, _, _ in items}):
         concept_items = [(path, reference) for c, path, reference in items if c == concept]
         prepare_seconds = 0.0
@@ -120,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             ious = [iou(r.mask, reference) for r in results]
             picked_ious.append(ious[pick])
             round_ious.append(ious)
+            if args.perturb:
+                checks.append(check_score(photo, reference))
             table.add_row(
                 f"{concept}/{path.name}",
                 f"{width}x{height}",
@@ -145,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         f"best round (oracle) {np.mean(np.max(round_ious, axis=1)):.3f}; "
         f"{np.mean(seconds):.1f} s per photo ({args.rounds} rounds)"
     )
+    if checks:
+        console.print(
+            f"score check: the reference outscores {sum(c[0] for c in checks)}/{sum(c[1] for c in checks)} "
+            "perturbed masks; Spearman score vs IoU per photo " + ", ".join(f"{c[2]:.2f}" for c in checks)
+        )
     return 0
 
 

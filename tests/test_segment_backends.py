@@ -167,6 +167,20 @@ def test_quality_prefers_the_true_mask_to_corrupted_ones() -> None:
         assert mask_quality(rgb, corrupted) < good
 
 
+def test_quality_ranks_the_coffee_cup_above_it_with_background_stuck_on(grabcut: GrabCutSegmenter) -> None:
+    rgb = data.coffee()
+    cup = (grabcut.segment(photo(rgb)) >= 0.5).astype(np.float32)
+    ys, xs = np.nonzero(cup)
+    yy, xx = np.ogrid[: cup.shape[0], : cup.shape[1]]
+    stuck = cup.copy()  # a disc of table attached at the top of the cup
+    stuck[(yy - ys.min()) ** 2 + (xx - xs[np.argmin(ys)]) ** 2 < 50**2] = 1.0
+    fragment = cup.copy()  # a separate piece of table in the bottom-left corner
+    fragment[-60:-20, 20:60] = 1.0
+    good = mask_quality(rgb, cup)
+    assert mask_quality(rgb, stuck) < good
+    assert mask_quality(rgb, fragment) < good
+
+
 def test_quality_of_empty_and_full_masks_is_zero() -> None:
     rgb, truth = blob_scene(60, 80)
     assert mask_quality(rgb, np.zeros_like(truth)) == 0.0
