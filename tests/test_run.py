@@ -100,7 +100,7 @@ def test_worker_processes_change_nothing(src: Path, tmp_path: Path) -> None:
     assert run_cli("segment", src, "--out", parallel, "--set", "segment.workers=2") == 0
     serial_files, parallel_files = tree_hashes(serial), tree_hashes(parallel)
     serial_files.pop("config.yaml"), parallel_files.pop("config.yaml")
-    assert serial_files == parallel_files and len(serial_files) == 4 * 4  # cut-out, mask, 2 round masks
+    assert serial_files == parallel_files and len(serial_files) == 4 * 5  # cut-out, mask, 3 round masks
 
 
 def test_changing_one_stage_redoes_only_what_depends_on_it(src: Path, tmp_path: Path) -> None:

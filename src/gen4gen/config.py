@@ -39,7 +39,7 @@ class _Section(BaseModel):
 
 class SegmentConfig(_Section):
     backend: str = DEFAULTS["segment"]
-    rounds: int = Field(2, ge=1, le=5, description="segmentation rounds; each re-segments the previous cut-out")
+    rounds: int = Field(3, ge=1, le=5, description="segmentation rounds; each re-segments the previous cut-out")
     use_alpha: bool = Field(True, description="use a photo's own alpha channel as the mask when it has one")
     min_area: float = Field(0.005, ge=0, lt=1, description="smallest mask, as a fraction of the photo, accepted")
     workers: int = Field(0, ge=0, le=64, description="worker processes (0: one per CPU core, at most 8)")
@@ -206,7 +206,7 @@ batch_size: 8      # items handed to a backend at once (LLM concurrency, GPU bat
 
 segment:
   backend: grabcut # grabcut (weight-free) | alpha (photo alpha or side-car mask) | isnet | rembg
-  rounds: 2        # re-segment the previous cut-out; the best round is picked by a quality score
+  rounds: 3        # re-segment the previous cut-out; the best round is picked by a quality score
   use_alpha: true  # a photo with a real alpha channel is already a cut-out
   workers: 0       # worker processes (0: one per CPU core, at most 8)
 
