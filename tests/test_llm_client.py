@@ -16,20 +16,10 @@ from gen4gen.llm.client import (
     request_key,
 )
 from gen4gen.testing.fake_openai import FakeOpenAI, Reply
+from gen4gen.testing.memory_cache import MemoryCache
 
 SECRET = "sk-test-do-not-leak-1234567890"
 HELLO = [{"role": "user", "content": "Say hello as JSON."}]
-
-
-class DictCache:
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    def put(self, key: str, value: str) -> None:
-        self.data[key] = value
 
 
 class Sleeps(list):
@@ -179,7 +169,7 @@ def test_response_format_falls_back_and_is_remembered() -> None:
 
 
 def test_the_cache_makes_a_rerun_call_nothing() -> None:
-    cache = DictCache()
+    cache = MemoryCache()
     with FakeOpenAI(["first", "second"]) as server:
         chat = client(server)
         assert chat.chat(HELLO, cache=cache, seed=1).content == "first"

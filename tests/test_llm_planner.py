@@ -17,21 +17,11 @@ from gen4gen.backends import build_backend
 from gen4gen.backends.base import BackendUnavailable, ConceptRequest, Layout, PlanJob
 from gen4gen.backends.compose.llm import LLMPlanner, LLMPlannerOptions
 from gen4gen.testing.fake_openai import FakeOpenAI, Reply
+from gen4gen.testing.memory_cache import MemoryCache
 
 SECRET = "sk-test-do-not-leak-0987654321"
 CANVAS = (1024, 1024)
 CAT_MUG = [ConceptRequest("cat", 1.0), ConceptRequest("mug", 1.25)]
-
-
-class DictCache:
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    def put(self, key: str, value: str) -> None:
-        self.data[key] = value
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +60,7 @@ def routed(layouts: list[Reply | str] | Callable[[dict[str, Any]], Reply | str],
     return script
 
 
-def planner(server: FakeOpenAI, cache: DictCache | None = None, **options: Any) -> LLMPlanner:
+def planner(server: FakeOpenAI, cache: MemoryCache | None = None, **options: Any) -> LLMPlanner:
     settings: dict[str, Any] = {
         "base_url": server.url,
         "model": "fake-model",
@@ -80,7 +70,7 @@ def planner(server: FakeOpenAI, cache: DictCache | None = None, **options: Any) 
     }
     settings.update(options)
     built = LLMPlanner(LLMPlannerOptions(**settings))
-    built.cache = cache if cache is not None else DictCache()
+    built.cache = cache if cache is not None else MemoryCache()
     return built
 
 
@@ -313,7 +303,7 @@ def answer_by_seed(body: dict[str, Any]) -> str:
 
 
 def test_the_cache_makes_a_rerun_call_nothing_and_give_the_same_layouts() -> None:
-    cache = DictCache()
+    cache = MemoryCache()
     jobs = lambda: [PlanJob(CAT_MUG, CANVAS, np.random.default_rng(s)) for s in range(6)]  # noqa: E731
     with FakeOpenAI(routed(answer_by_seed)) as server:
         first = planner(server, cache).plan_batch(jobs())
@@ -378,7 +368,7 @@ def test_configuration_errors_are_clear() -> None:
 
 
 def test_the_key_never_appears_in_anything_recorded(caplog: pytest.LogCaptureFixture) -> None:
-    cache = DictCache()
+    cache = MemoryCache()
     with caplog.at_level(logging.DEBUG), FakeOpenAI(routed([Reply.error(401, f"bad key {SECRET}")])) as server:
         p = planner(server, cache)
         layout = plan(p)

@@ -15,13 +15,9 @@ from PIL import Image
 from gen4gen.backends.base import BackendUnavailable, CaptionRequest, ItemError, Placement
 from gen4gen.backends.caption.vlm import VLMCaptioner, VLMCaptionerOptions, clean_caption
 from gen4gen.testing.fake_openai import FakeOpenAI, Reply
+from gen4gen.testing.memory_cache import MemoryCache
 
 SECRET = "sk-test-vision-key-424242"
-
-
-class DictCache(dict):
-    def put(self, key: str, value: str) -> None:
-        self[key] = value
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +36,7 @@ def request(seed: int = 0, size: tuple[int, int] = (300, 200)) -> CaptionRequest
 
 def captioner(server: FakeOpenAI, **options: Any) -> VLMCaptioner:
     built = VLMCaptioner(VLMCaptionerOptions(base_url=server.url, retry_backoff_s=0.001, **options))
-    built.cache = DictCache()
+    built.cache = MemoryCache()
     return built
 
 

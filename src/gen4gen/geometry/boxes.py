@@ -118,6 +118,16 @@ def to_int(box: Sequence[float]) -> IntBox:
     return int(x0), int(y0), int(x1), int(y1)
 
 
+def int_size(h: float, aspect: float) -> tuple[int, int]:
+    """Integer (w, h) of height ``h`` and aspect w/h: the short side is rounded and the long one derived from it,
+    so the aspect stays within rounding of the request."""
+    if aspect >= 1.0:
+        hi = max(1, round(h))
+        return max(1, round(hi * aspect)), hi
+    wi = max(1, round(h * aspect))
+    return wi, max(1, round(wi / aspect))
+
+
 def int_box_of_size(cx: float, bottom: float, w: float, h: float) -> IntBox:
     """Integer box with exactly ``round(w)`` × ``round(h)`` pixels, bottom-centred on ``(cx, bottom)``.
 

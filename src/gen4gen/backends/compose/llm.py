@@ -35,7 +35,7 @@ from pydantic import Field
 from gen4gen.backends.base import BackendUnavailable, ConceptRequest, Layout, LayoutPlanner, Placement, PlanJob
 from gen4gen.backends.compose.prior import PriorPlanner
 from gen4gen.backends.compose.priors import canonical_name, size_prior
-from gen4gen.geometry.boxes import intersection, overlap_fraction, shift_inside
+from gen4gen.geometry.boxes import int_size, intersection, overlap_fraction, shift_inside
 from gen4gen.llm.client import (
     ChatClient,
     ChatResult,
@@ -525,13 +525,7 @@ def _int_box(
     box: tuple[float, float, float, float], aspect: float, canvas: tuple[int, int]
 ) -> tuple[int, int, int, int]:
     """Integer box of ``box``'s height and exactly ``aspect`` (within rounding), kept inside the canvas."""
-    h = box[3] - box[1]
-    if aspect >= 1.0:
-        hi = max(1, round(h))
-        wi = max(1, round(hi * aspect))
-    else:
-        wi = max(1, round(h * aspect))
-        hi = max(1, round(wi / aspect))
+    wi, hi = int_size(box[3] - box[1], aspect)
     wi, hi = min(wi, canvas[0]), min(hi, canvas[1])
     x0 = min(max(round((box[0] + box[2]) / 2 - wi / 2), 0), canvas[0] - wi)
     y1 = min(max(round(box[3]), hi), canvas[1])

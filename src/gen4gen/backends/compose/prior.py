@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 
 from gen4gen.backends.base import BackendOptions, ConceptRequest, Layout, LayoutPlanner, Placement
 from gen4gen.backends.compose.priors import size_prior
-from gen4gen.geometry.boxes import IntBox, overlap_fraction
+from gen4gen.geometry.boxes import IntBox, int_size, overlap_fraction
 
 _SHRINK = 0.92  # scale step when the row doesn't fit
 
@@ -228,14 +228,9 @@ def _valid_aspect(concept: ConceptRequest) -> float:
 
 
 def _int_box(left: float, bottom: float, h: float, aspect: float, canvas: tuple[int, int]) -> IntBox:
-    """Integer box of height ``h`` and aspect ``aspect``: the short side is rounded, the long one derived from it,
-    so the aspect stays within rounding of the request; moved inside the canvas if rounding pushed it out."""
-    if aspect >= 1.0:
-        hi = max(1, round(h))
-        wi = max(1, round(hi * aspect))
-    else:
-        wi = max(1, round(h * aspect))
-        hi = max(1, round(wi / aspect))
+    """Integer box of height ``h`` and aspect ``aspect`` (see :func:`int_size`), moved inside the canvas if
+    rounding pushed it out."""
+    wi, hi = int_size(h, aspect)
     width, height = canvas
     x0 = min(max(round(left), 0), max(0, width - wi))
     y1 = min(max(round(bottom), hi), height)
