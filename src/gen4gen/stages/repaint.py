@@ -18,10 +18,7 @@ STAGE_VERSION = "1"
 
 
 def placements_of(compose: Record) -> list[Placement]:
-    return [
-        Placement(o["name"], tuple(o["bbox"]), o["depth"])
-        for o in compose.data["objects"]
-    ]
+    return [Placement(o["name"], tuple(o["bbox"]), o["depth"]) for o in compose.data["objects"]]
 
 
 def repaint_stage(ctx: Context) -> StageStats:
