@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from gen4gen.io.atomic import atomic_write_bytes, atomic_write_text
-from gen4gen.manifest import DONE
+from gen4gen.manifest import DONE, Record
 from gen4gen.stages.common import Context, StageError, StageStats
 from gen4gen.stages.compose import require_samples
 
@@ -29,34 +29,36 @@ def export_stage(ctx: Context) -> StageStats:
     stats = StageStats(STAGE)
     started = time.perf_counter()
     rows = []
-    images = []
-    for compose in require_samples(ctx):
-        repaint = ctx.manifest.get("repaint", compose.key)
-        caption = ctx.manifest.get("caption", compose.key)
-        if repaint is None or caption is None or caption.status != DONE or repaint.status != DONE:
-            raise StageError(f"{ctx.run_dir}: sample {compose.key} is not captioned yet; run `gen4gen caption`")
-        rows.append(
-            {
-                "file_name": repaint.data["image"],
-                "mask_file_name": compose.data["union_mask"],
-                "text": caption.data["text"],
-                "objects": [
-                    {"name": o["name"], "bbox": o["bbox"], "mask": o["mask"]} for o in compose.data["objects"]
-                ],
-                "scene": repaint.data["scene"],
-                "seed": compose.seed,
-                "sample_id": compose.data["sample_id"],
-                "composition": compose.data["composition"],
-            }
-        )
-        images.append(repaint.data["image"])
+    samples = require_samples(ctx)
+    with ctx.reporter.task("export", len(samples)) as advance:
+        for compose in samples:
+            rows.append(_row(ctx, compose))
+            advance(1)
     lines = "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
     atomic_write_text(ctx.run_dir / METADATA, lines)
-    if ctx.config.export.contact_sheet and images:
+    if ctx.config.export.contact_sheet and rows:
         write_contact_sheet(ctx, rows)
     stats.made = len(rows)
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _row(ctx: Context, compose: Record) -> dict[str, Any]:
+    """The metadata.jsonl line of one sample."""
+    repaint = ctx.manifest.get("repaint", compose.key)
+    caption = ctx.manifest.get("caption", compose.key)
+    if repaint is None or caption is None or caption.status != DONE or repaint.status != DONE:
+        raise StageError(f"{ctx.run_dir}: sample {compose.key} is not captioned yet; run `gen4gen caption`")
+    return {
+        "file_name": repaint.data["image"],
+        "mask_file_name": compose.data["union_mask"],
+        "text": caption.data["text"],
+        "objects": [{"name": o["name"], "bbox": o["bbox"], "mask": o["mask"]} for o in compose.data["objects"]],
+        "scene": repaint.data["scene"],
+        "seed": compose.seed,
+        "sample_id": compose.data["sample_id"],
+        "composition": compose.data["composition"],
+    }
 
 
 def write_contact_sheet(ctx: Context, rows: list[dict[str, Any]], thumb: int = 256, limit: int = 24) -> None:
