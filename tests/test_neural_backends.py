@@ -120,13 +120,27 @@ def test_feathering_stays_inside_the_concept() -> None:
     assert working_size(72, 96, 64, 16) == (64, 48)
 
 
+def test_sdxl_starts_from_a_scene_photo(models: dict[str, Path], tmp_path: Path) -> None:
+    from PIL import Image
+
+    beach = tmp_path / "backgrounds" / "beach"
+    beach.mkdir(parents=True)
+    Image.new("RGB", (96, 80), (200, 180, 120)).save(beach / "sand.png")
+    inpainter = _sdxl(models, backgrounds=str(tmp_path / "backgrounds"))
+    result = inpainter.repaint(_request(seed=3))
+    assert result.scene == "on a beach" and result.info["prompt"] == "a realistic photo on a beach"
+    assert inpainter.identity()["start"]["name"] == "scene"
+    solid = np.max(np.stack(_request(seed=3).instance_masks), axis=0) >= 1.0
+    assert np.array_equal(result.image[solid], _request(seed=3).composite[solid])  # concepts kept
+
+
 def _sdxl(models: dict[str, Path], **extra: object) -> object:
     options = {"model": str(models["sdxl"]), "size": 64, "steps": 2, "device": "cpu", **extra}
     return build_backend("repaint", "sdxl", options)
 
 
 def test_sdxl_shapes_determinism_and_concepts_kept(models: dict[str, Path]) -> None:
-    inpainter = _sdxl(models)
+    inpainter = _sdxl(models, init="composite")
     request = _request(seed=11)
     first = inpainter.repaint(request)
     assert first.image.shape == request.composite.shape and first.image.dtype == np.uint8

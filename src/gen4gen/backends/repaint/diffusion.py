@@ -35,6 +35,7 @@ from gen4gen.backends.base import (
     RepaintRequest,
     RepaintResult,
 )
+from gen4gen.backends.repaint.scene import SceneInpainter
 
 DEFAULT_SCENE = "in a garden"
 DEFAULT_NEGATIVE = (
@@ -193,7 +194,12 @@ class DiffusionInpainter(Inpainter):
         negative_prompt: str = DEFAULT_NEGATIVE
         default_scene: str = DEFAULT_SCENE  # used when the sample has no scene
         size: int = 1024  # longer side of the working resolution
-        init: Literal["composite", "noise", "blur"] = "composite"  # starting background
+        # starting background: "scene" = a scene photo from `backgrounds` (or a built-in scene) with the concepts
+        # harmonised and shadowed, blurred by `scene_blur` px (as the seed's blurred background photos); or the
+        # concepts on black ("composite"), on noise ("noise", as the seed's noise option), or a blurred composite
+        init: Literal["scene", "composite", "noise", "blur"] = "scene"
+        backgrounds: Path | None = None  # BKG/<scene>/<photos> for init="scene"; None: built-in scenes
+        scene_blur: float = 8.0
         mask_blur: float = 8.0  # feathering: Gaussian sigma in pixels at 1024 (scaled with the working size)
         composite_back: bool = True  # paste the concept pixels back after inpainting
         dtype: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
@@ -213,6 +219,7 @@ class DiffusionInpainter(Inpainter):
         """Load the pipeline(s) named by the options, or use ``pipeline``/``refiner`` built by the caller."""
         super().__init__(options)
         opts = self.options
+        self._scene: SceneInpainter | None = None
         if opts.refiner and not self.supports_refiner:
             raise BackendUnavailable(f"repaint backend {self.name!r} has no refiner; use sdxl for refiner=...")
         if not 0.0 < opts.refiner_from < 1.0 or not 0.0 < opts.strength <= 1.0 or opts.steps < 1:
@@ -323,6 +330,16 @@ class DiffusionInpainter(Inpainter):
         levels = len(self.pipe.unet.config.block_out_channels) - 1
         return int(self.pipe.vae_scale_factor) * 2**levels
 
+    def _scene_start(self) -> SceneInpainter:
+        """The offline scene repainter that makes the starting background for init="scene" (built once)."""
+        if self._scene is None:
+            self._scene = SceneInpainter(
+                SceneInpainter.Options(
+                    backgrounds=self.options.backgrounds, blur_background=self.options.scene_blur
+                )
+            )
+        return self._scene
+
     def _prepare_item(self, request: RepaintRequest) -> _Prepared:
         import cv2
         from PIL import Image
@@ -339,6 +356,10 @@ class DiffusionInpainter(Inpainter):
         union_full = np.clip(np.max(np.stack(request.instance_masks), axis=0), 0, 1).astype(np.float32)
         masks = [resize(np.asarray(m, np.float32), w, h) for m in request.instance_masks]
         union, keep = feather_masks(masks, self.options.mask_blur * max(w, h) / 1024.0)
+        scene = request.scene or self.options.default_scene
+        if self.options.init == "scene":
+            started = self._scene_start().repaint(request)
+            composite, scene = started.image, started.scene
         image = resize(composite, w, h)
         if self.options.init == "noise":
             rng = np.random.default_rng(request.seed)
@@ -349,7 +370,6 @@ class DiffusionInpainter(Inpainter):
             blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
             image = (union[..., None] * image + (1.0 - union[..., None]) * blurred).round().astype(np.uint8)
         repaint = 1.0 - keep
-        scene = request.scene or self.options.default_scene
         return _Prepared(
             request=request,
             scene=scene,
@@ -476,6 +496,7 @@ class DiffusionInpainter(Inpainter):
             "dtype": str(self.dtype).removeprefix("torch."),
             "diffusers": diffusers.__version__,
             "torch": torch.__version__,
+            "start": self._scene_start().identity() if self.options.init == "scene" else self.options.init,
         }
 
 
