@@ -229,3 +229,36 @@ def test_limit_words() -> None:
     long = "A dog sits on the grass. " + "word " * 40
     assert limit_words(long, 30) == "A dog sits on the grass." or len(limit_words(long, 30).split()) <= 30
     assert len(limit_words("word " * 40, 30).split()) == 30
+
+
+def test_cli_contract_with_neural_backends(models: dict[str, Path], tmp_path: Path) -> None:
+    """`--set` points each stage at local weights; the run finishes and records the models it used."""
+    import json
+
+    from conftest import write_concepts
+
+    from gen4gen.cli import main
+    from gen4gen.manifest import Manifest
+
+    src = write_concepts(tmp_path / "src", {"cat": 1, "dog": 1})
+    out = tmp_path / "run"
+    settings = {
+        "compose.canvas": 128,
+        "repaint.backend": "sdxl",
+        "repaint.model": models["sdxl"],
+        "repaint.steps": 2,
+        "repaint.size": 64,
+        "repaint.device": "cpu",
+        "caption.backend": "transformers",
+        "caption.model": models["blip"],
+        "caption.device": "cpu",
+    }
+    args = [item for key, value in settings.items() for item in ("--set", f"{key}={value}")]
+    assert main(["-q", "run", str(src), "--out", str(out), "-n", "2", *args]) == 0
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all("cat" in row["text"] and "dog" in row["text"] for row in rows)  # grounded
+    with Manifest(out) as manifest:
+        repaint = manifest.records("repaint", "done")[0]
+        assert repaint.backend is not None and repaint.backend["name"] == "sdxl"
+        assert repaint.backend["model"]["path"] == str(models["sdxl"].resolve())
+        assert len(repaint.backend["model"]["files_sha256"]) == 64
