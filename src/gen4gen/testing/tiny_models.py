@@ -181,7 +181,7 @@ def build_tiny_sdxl_inpaint(folder: Path, seed: int = 0) -> Path:
         requires_aesthetics_score=False,
         force_zeros_for_empty_prompt=True,
     )
-    pipe.save_pretrained(folder)
+    pipe.save_pretrained(folder)  # type: ignore[attr-defined]
     return Path(folder)
 
 
@@ -213,7 +213,7 @@ def build_tiny_sdxl_refiner(folder: Path, seed: int = 1) -> Path:
         requires_aesthetics_score=True,
         force_zeros_for_empty_prompt=False,
     )
-    pipe.save_pretrained(folder)
+    pipe.save_pretrained(folder)  # type: ignore[attr-defined]
     return Path(folder)
 
 
@@ -237,7 +237,7 @@ def build_tiny_sd_inpaint(folder: Path, seed: int = 0) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(folder)
+    pipe.save_pretrained(folder)  # type: ignore[attr-defined]
     return Path(folder)
 
 

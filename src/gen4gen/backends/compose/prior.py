@@ -128,9 +128,9 @@ class PriorPlanner(LayoutPlanner):
             boxes, rows, heights = self._grid(heights, lo, aspect, canvas, margin, rng)
             notes.append(f"too many or too wide objects for one ground line: placed on {rows} rows")
         notes.extend(_distortion_notes(concepts, heights, scale * metres))
-        for i, box in enumerate(boxes):
+        for concept, box in zip(concepts, boxes, strict=True):
             if (box[2] - box[0]) * (box[3] - box[1]) < min_area - 1:
-                notes.append(f"{concepts[i].name!r} is below the minimum size (H/{divisor:g})²")
+                notes.append(f"{concept.name!r} is below the minimum size (H/{divisor:g})²")
 
         bottoms = np.array([b[3] for b in boxes], dtype=float)
         far_to_near = np.lexsort((np.arange(n), bottoms))

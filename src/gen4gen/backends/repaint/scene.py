@@ -100,7 +100,7 @@ def contact_shadows(
         cv2.ellipse(layer, (((x0 + x1) / 2, y1 - 0.01 * bh), (0.95 * bw, 0.12 * bh), 0), 1.0, -1, cv2.LINE_AA)
         # The silhouette flattened to 15% of its height onto the ground line, sheared by the light direction.
         m = cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
-        flat = np.float32([[1, -0.15 * lean, 0.15 * lean * y1], [0, -0.15, 1.15 * y1]])
+        flat = np.array([[1, -0.15 * lean, 0.15 * lean * y1], [0, -0.15, 1.15 * y1]], dtype=np.float32)
         cast = cv2.warpAffine(m, flat, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR)
         layer = np.maximum(layer * 0.8, cast * 0.6)
         sigma = max(0.5, blur * bh)
