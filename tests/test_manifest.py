@@ -7,6 +7,7 @@ from pathlib import Path
 from gen4gen.io.atomic import atomic_write_bytes
 from gen4gen.manifest import DONE, Manifest, Record, fingerprint
 from gen4gen.seeds import derive_seed
+from gen4gen.stages.compose import sample_id
 
 
 def test_fingerprint_is_order_independent_for_dicts() -> None:
@@ -45,3 +46,10 @@ def test_cache_roundtrip(tmp_path: Path) -> None:
         cache.put("q", "answer")
         assert cache.get("q") == "answer"
     assert (tmp_path / "manifest.sqlite").is_file()
+
+
+def test_sample_ids_are_safe_and_distinct() -> None:
+    ids = {sample_id(key) for key in ("cat dog/00001", "cat_dog/00001", "cat+dog/00001")}
+    assert len(ids) == 3
+    assert sample_id("cat+dog/00001") == "cat+dog_00001"  # readable when nothing needed changing
+    assert all("/" not in i and " " not in i for i in ids)

@@ -163,6 +163,14 @@ def test_bad_inputs_are_reported_and_skipped(
     assert len((out / "metadata.jsonl").read_text().splitlines()) == 2
 
 
+def test_photos_sharing_a_stem_keep_their_own_cutouts(tmp_path: Path) -> None:
+    src = write_concepts(tmp_path / "src", {"dog": 1})
+    Image.open(src / "dog" / "photo_0.jpg").save(src / "dog" / "photo_0.png")
+    out = tmp_path / "cut"
+    assert run_cli("segment", src, "--out", out) == 0
+    assert (out / "dog" / "photo_0_jpg.png").is_file() and (out / "dog" / "photo_0_png.png").is_file()
+
+
 def test_rgba_photo_is_a_ready_cutout(tmp_path: Path) -> None:
     src = write_concepts(tmp_path / "src", {"dog": 1})
     rgba = np.zeros((80, 60, 4), np.uint8)

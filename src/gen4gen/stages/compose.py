@@ -8,6 +8,7 @@ stage keeps making samples until each composition has ``samples`` accepted ones 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -156,6 +157,14 @@ def _compose_composition(
     return accepted
 
 
+def sample_id(key: str) -> str:
+    """File stem of a sample: its key made file-name-safe, plus a short hash when that changed anything (so
+    compositions "a b" and "a_b" cannot collide)."""
+    plain = key.replace("/", "_")
+    stem = safe_stem(plain)
+    return stem if stem == plain else f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
 @lru_cache(maxsize=256)
 def _load_cutout(path: Path, sha256: str) -> np.ndarray:
     """A cut-out as RGBA uint8; cached by content hash since samples reuse the same few cut-outs."""
@@ -187,7 +196,7 @@ def _make_sample(
         items.append((_load_cutout(ctx.run_dir / pick.path, pick.sha256), placement, augment))
     scene = scenes[int(rng.integers(len(scenes)))] if scenes else layout.scene
     composite = paste_cutouts(canvas, items)
-    sid = safe_stem(key.replace("/", "_"))
+    sid = sample_id(key)
     objects: list[dict[str, Any]] = []
     for k, (pick, placement, augment, box) in enumerate(
         zip(picks, layout.placements, augments, composite.boxes, strict=True)

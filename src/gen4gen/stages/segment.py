@@ -2,6 +2,7 @@
 
 For ``SRC/<concept>/<stem>.<ext>`` it writes ``<cutouts>/<concept>/<stem>.png`` (cut-out),
 ``<stem>_mask.png`` (chosen soft mask, full resolution) and ``<stem>_round<k>_mask.png`` (every round's mask).
+Two photos that share a stem (``a.jpg``, ``a.png``) get ``<stem>_<ext>`` instead, so neither overwrites the other.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class PhotoTask:
 
     path: Path
     rel: Path
+    out_stem: str  # file stem of the outputs
     concept: str
     folder: str
     fp: str
@@ -130,9 +132,14 @@ def _task(
     ctx: Context, job: PhotoJob, fp: str, source_hash: str, segmenter: Segmenter, cutouts_root: Path
 ) -> PhotoTask:
     section = ctx.config.segment
+    siblings = [p.stem.lower() for p in job.concept.photos]
+    out_stem = (
+        job.rel.stem if siblings.count(job.rel.stem.lower()) == 1 else f"{job.rel.stem}_{job.rel.suffix[1:]}"
+    )
     return PhotoTask(
         job.path,
         job.rel,
+        out_stem,
         job.concept.name,
         job.concept.folder,
         fp,
@@ -220,7 +227,7 @@ def segment_photo(task: PhotoTask) -> PhotoOutcome:
         return path.relative_to(task.run_dir).as_posix()
 
     out_dir = task.cutouts_root / task.rel.parent
-    stem = task.rel.stem
+    stem = task.out_stem
     outputs: dict[str, str] = {}
     for index, result in enumerate(rounds):
         path = out_dir / f"{stem}_round{index + 1}_mask.png"
