@@ -192,6 +192,8 @@ def test_rgba_photo_is_a_ready_cutout(tmp_path: Path) -> None:
         (["run", "{src}", "--out", "{tmp}/o", "--set", "segment.backend=nope"], 2, "available: alpha, grabcut"),
         (["run", "{src}", "--out", "{tmp}/o", "--set", "compose.canvas=-3"], 2, "compose.canvas"),
         (["compose", "{tmp}/not_a_run"], 1, "no manifest.sqlite"),
+        (["segment", "{src}", "--out", "{src}"], 1, "inside the input folder"),
+        (["run", "{src}", "--out", "{src}/run"], 1, "inside the input folder"),
     ],
 )
 def test_clear_errors(

@@ -15,7 +15,7 @@ from gen4gen import __version__
 from gen4gen.backends import REGISTRY, BackendUnavailable, UnknownBackend
 from gen4gen.config import EXAMPLE_CONFIG, ConfigError, load_config
 from gen4gen.io.images import ImageError
-from gen4gen.io.sources import SourceError
+from gen4gen.io.sources import SourceError, ensure_outside
 from gen4gen.pipeline import Pipeline
 from gen4gen.progress import RichReporter
 from gen4gen.stages.common import StageError, StageStats
@@ -124,12 +124,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.src = write_demo_inputs(args.out / "inputs")
             args.out = args.out / "run"
         config = load_config(args.config, _overrides(args))
+        ensure_outside(args.src, args.out)
         with Pipeline(args.out, config, reporter) as pipeline:
             stats = pipeline.run(args.src)
         _summary(stats, args.out)
         return EXIT_OK if stats[-1].made > 0 else EXIT_NOTHING_DONE
     if args.command == "segment":
         config = load_config(args.config, _overrides(args))
+        ensure_outside(args.src, args.out)
         with Pipeline(args.out, config, reporter) as pipeline:
             pipeline.write_config()
             segmented = pipeline.segment(args.src, cutouts_root=args.out)

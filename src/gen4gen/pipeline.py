@@ -18,7 +18,7 @@ from gen4gen import __version__
 from gen4gen.backends import DEFAULTS
 from gen4gen.config import RunConfig, apply_override, load_config, read_config_file
 from gen4gen.io.atomic import atomic_write_text, remove_stale_temporaries
-from gen4gen.io.sources import Composition, Concept, scan_sources
+from gen4gen.io.sources import Composition, Concept, ensure_outside, scan_sources
 from gen4gen.manifest import Manifest
 from gen4gen.progress import Reporter
 from gen4gen.stages.caption import caption_stage
@@ -78,6 +78,7 @@ class Pipeline:
 
     def scan(self, src: Path, cutouts_root: Path) -> None:
         """Scan the input folder and remember it (and where cut-outs go) in the manifest."""
+        ensure_outside(src, self.run_dir)
         scan = scan_sources(src)
         for problem in scan.problems:
             self.reporter.warn(problem)

@@ -72,6 +72,12 @@ def _listing(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
     return photos, folders, others
 
 
+def ensure_outside(src: Path, out: Path) -> None:
+    """Refuse an output folder inside the input folder: outputs would overwrite photos or be read as photos."""
+    if out.resolve().is_relative_to(src.resolve()):
+        raise SourceError(f"{out}: the output folder is inside the input folder {src}; choose an --out outside it")
+
+
 def scan_sources(src: Path) -> SourceScan:
     """Find the compositions and concept photos under ``src``; raise SourceError when nothing is usable."""
     if not src.exists():
