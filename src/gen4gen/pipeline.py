@@ -22,7 +22,7 @@ from gen4gen.io.sources import Composition, Concept, ensure_outside, scan_source
 from gen4gen.manifest import Manifest
 from gen4gen.progress import Reporter
 from gen4gen.stages.caption import caption_stage
-from gen4gen.stages.common import Context, StageError, StageStats
+from gen4gen.stages.common import Context, StageError, StageStats, require_backend
 from gen4gen.stages.compose import compose_stage
 from gen4gen.stages.export import export_stage
 from gen4gen.stages.repaint import repaint_stage
@@ -141,7 +141,9 @@ class Pipeline:
         return self._record(export_stage(self.ctx))
 
     def run(self, src: Path) -> list[StageStats]:
-        """All stages, in order, on ``src``."""
+        """All stages, in order, on ``src``; every backend is built first, so a missing model fails at once."""
+        for kind in ("segment", "compose", "repaint", "caption"):
+            require_backend(self.ctx, kind)
         self.write_config()
         self.segment(src)
         self.compose()
