@@ -13,7 +13,7 @@ from skimage import data
 from gen4gen.backends import build_backend
 from gen4gen.backends.base import ItemError, Photo, Segmenter
 from gen4gen.backends.segment.alpha import AlphaSegmenter
-from gen4gen.backends.segment.grabcut import GrabCutSegmenter, _clean, background_saliency
+from gen4gen.backends.segment.grabcut import GrabCutSegmenter, _clean, background_saliency, cast_shadow
 from gen4gen.backends.segment.quality import mask_quality
 from gen4gen.backends.segment.rounds import RoundResult, best_round, mask_bbox, multi_round
 
@@ -92,6 +92,19 @@ def test_grabcut_full_resolution_output_for_large_photo() -> None:
     assert mask.shape == (1200, 1600)
     assert iou(mask, big_truth) > 0.9
     assert ((mask > 0.05) & (mask < 0.95)).any()  # soft edges, not a blocky upscaled mask
+
+
+def test_cast_shadow_takes_the_darker_floor_under_the_subject_but_not_the_subject() -> None:
+    yy, xx = np.indices((200, 200))
+    floor = np.array([200.0, 199.0, 197.0])  # a light grey floor
+    subject = ((xx - 100) / 50.0) ** 2 + ((yy - 90) / 60.0) ** 2 <= 1.0
+    shadow = (((xx - 100) / 70.0) ** 2 + ((yy - 150) / 15.0) ** 2 <= 1.0) & ~subject
+    rgb = np.where(subject[..., None], [150.0, 90.0, 60.0], np.where(shadow[..., None], 0.6 * floor, floor))
+    mask = subject | shadow
+    found = cast_shadow(rgb.astype(np.uint8), mask, chroma_tolerance=1.5)
+    assert found[shadow].mean() > 0.9
+    assert not found[subject].any()
+    assert not cast_shadow(rgb.astype(np.uint8), subject, chroma_tolerance=1.5).any()
 
 
 def test_grabcut_clean_fills_speckle_but_keeps_background_seen_through_the_subject() -> None:

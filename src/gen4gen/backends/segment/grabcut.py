@@ -9,6 +9,8 @@ Pipeline (all but the last step at a reduced working resolution):
    background probability and a background-weighted colour contrast are fused by a small quadratic
    optimisation; the map is averaged over three superpixel scales.
 2. GrabCut initialised with a trimap cut from that saliency (no rectangle: subjects may touch the border).
+   Pixels in the cut's lower half with the chromaticity of the floor beside it but darker (a cast shadow) that
+   reach its outline are then fixed as background and GrabCut runs again.
 3. Clean-up: the largest component and those of comparable size; small holes (speckle) are filled, larger ones
    are kept (background seen between a subject's legs, under its tail).
 4. A colour-guided filter (He et al.) computed at a middle resolution and applied at full resolution turns the
@@ -36,7 +38,7 @@ class GrabCutSegmenter(Segmenter):
     """Saliency-seeded GrabCut at reduced resolution with guided-filter upsampling; deterministic, CPU only."""
 
     name = "grabcut"
-    version = "2"
+    version = "3"
 
     class Options(BackendOptions):
         """Options of the ``grabcut`` segmenter."""
@@ -70,6 +72,13 @@ class GrabCutSegmenter(Segmenter):
             le=1.0,
             description="Fill holes smaller than this fraction of the foreground's area; larger ones stay.",
         )
+        shadow_tolerance: float = Field(
+            1.5,
+            ge=0.0,
+            le=20.0,
+            description="Lab a/b distance within which a darker pixel counts as the floor's cast shadow "
+            "(0 disables shadow suppression).",
+        )
         refine_side: int = Field(
             1024,
             ge=128,
@@ -96,6 +105,10 @@ class GrabCutSegmenter(Segmenter):
             raise ItemError(f"{photo.path}: image is uniform, there is no object to segment")
         saliency = np.mean([background_saliency(small, round(opts.superpixels * f)) for f in SCALES], axis=0)
         hard = _grabcut(small, saliency, opts)
+        if opts.shadow_tolerance > 0 and hard.any():
+            shadow = cast_shadow(small, _clean(hard, opts.min_component, opts.max_hole), opts.shadow_tolerance)
+            if shadow.any():
+                hard = _grabcut(small, np.where(shadow, 0.0, saliency), opts)
         hard = _clean(hard, opts.min_component, opts.max_hole)
         if not hard.any():
             raise ItemError(
@@ -187,6 +200,37 @@ def _grabcut(rgb: np.ndarray, saliency: np.ndarray, opts: GrabCutSegmenter.Optio
     cv2.setRNGSeed(opts.seed)
     cv2.grabCut(bgr, trimap, None, bgd_model, fgd_model, opts.iterations, cv2.GC_INIT_WITH_MASK)
     return (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
+
+
+def cast_shadow(
+    rgb: np.ndarray, mask: np.ndarray, chroma_tolerance: float, lightness: tuple[float, float] = (0.35, 0.85)
+) -> np.ndarray:
+    """Pixels of ``mask`` that look like the floor beside it in shadow, as a boolean (H, W) array.
+
+    The floor is the band just outside the lower half of the mask. A pixel of that lower half is shadow when its
+    Lab a/b lie within ``chroma_tolerance`` of the floor's median and its lightness within the ``lightness``
+    fraction of the floor's; only shadow regions reaching the mask's outline are returned.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return np.zeros(mask.shape, bool)
+    lower = np.zeros(mask.shape, bool)
+    lower[(rows[0] + rows[-1]) // 2 :] = True
+    u8 = mask.astype(np.uint8)
+    r = max(2, round(0.02 * max(mask.shape)))
+    floor = (cv2.dilate(u8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0) & ~mask
+    floor &= lower
+    if floor.sum() < 20:
+        return np.zeros(mask.shape, bool)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    ref = np.median(lab[floor], axis=0)
+    shadow = mask & lower & (np.abs(lab[..., 1:] - ref[1:]) < chroma_tolerance).all(axis=2)
+    shadow &= (lab[..., 0] > lightness[0] * ref[0]) & (lab[..., 0] < lightness[1] * ref[0])
+    shadow = cv2.morphologyEx(shadow.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    regions, _ = ndimage.label(shadow)
+    outline = mask & lower & ~(cv2.erode(u8, np.ones((3, 3), np.uint8)) > 0)
+    touching = np.unique(regions[outline])
+    return np.isin(regions, touching[touching > 0])
 
 
 def _clean(mask: np.ndarray, min_fraction: float, max_hole: float) -> np.ndarray:
