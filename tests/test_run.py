@@ -218,3 +218,11 @@ def test_module_entry_point() -> None:
         [sys.executable, "-m", "gen4gen", "backends"], capture_output=True, text=True, env={**os.environ}
     )
     assert result.returncode == 0 and "grabcut" in result.stdout
+
+
+def test_backends_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("backends", "--options") == 0
+    out = capsys.readouterr().out
+    for key in ("segment.shadow_tolerance", "repaint.steps", "repaint.backgrounds", "compose.max_concurrency"):
+        assert f"{key} = " in out
+    assert "caption.model = " in out

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gen4gen import __version__
-from gen4gen.backends import REGISTRY, BackendUnavailable, UnknownBackend
+from gen4gen.backends import REGISTRY, BackendUnavailable, UnknownBackend, backend_class
 from gen4gen.config import EXAMPLE_CONFIG, ConfigError, load_config
 from gen4gen.io.images import ImageError
 from gen4gen.io.sources import SourceError, ensure_outside
@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, required=True)
     _add_config_args(demo)
 
-    sub.add_parser("backends", help="list the backends of every stage")
+    backends = sub.add_parser("backends", help="list the backends of every stage")
+    backends.add_argument("--options", action="store_true", help="also each backend's options and defaults")
     return parser
 
 
@@ -116,6 +117,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "backends":
         for kind, table in REGISTRY.items():
             print(f"{kind}: {', '.join(table)}")
+            if args.options:
+                for name in table:
+                    _print_options(kind, name)
         return EXIT_OK
     if args.command in ("run", "demo"):
         if args.command == "demo":
@@ -147,6 +151,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         stage: StageStats = getattr(pipeline, args.command)()
     _summary([stage], run_dir)
     return EXIT_OK if stage.total_ok > 0 else EXIT_NOTHING_DONE
+
+
+def _print_options(kind: str, name: str) -> None:
+    """``  kind.key = default  description`` for every option of one backend."""
+    print(f"  {name}")
+    for key, field in backend_class(kind, name).Options.model_fields.items():
+        default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        print(f"    {kind}.{key} = {default}" + (f"  — {field.description}" if field.description else ""))
 
 
 def _summary(stats: list[StageStats], run_dir: Path) -> None:
