@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gen4gen.errors import ConfigError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -21,10 +23,6 @@ else:  # pragma: no cover
 
 from gen4gen.backends import DEFAULTS, REGISTRY, UnknownBackend, backend_class
 from gen4gen.backends.base import BackendOptions
-
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the key (or file) and the fix."""
 
 
 class _Section(BaseModel):

@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from gen4gen.backends.base import Backend, BackendUnavailable
+from gen4gen.errors import UnknownBackend
 
 REGISTRY: dict[str, dict[str, str]] = {
     "segment": {
@@ -36,10 +37,6 @@ REGISTRY: dict[str, dict[str, str]] = {
 }
 
 DEFAULTS = {"segment": "grabcut", "compose": "prior", "repaint": "scene", "caption": "template"}
-
-
-class UnknownBackend(ValueError):
-    pass
 
 
 def backend_class(kind: str, name: str) -> type[Backend]:

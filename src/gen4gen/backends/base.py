@@ -15,19 +15,13 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from gen4gen.errors import BackendUnavailable, ItemError  # noqa: F401
+
 
 class BackendOptions(BaseModel):
     """Base class of every backend's options: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ItemError(ValueError):
-    """A problem with one input item (e.g. an empty segmentation): the stage reports it and skips the item."""
-
-
-class BackendUnavailable(RuntimeError):
-    """A backend cannot run here (missing package, weights or endpoint); the message says how to fix it."""
 
 
 class ResponseCache(Protocol):

@@ -14,15 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gen4gen.errors import ImageError
 from gen4gen.io.atomic import atomic_write_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 MAX_PIXELS = 40_000_000  # larger images are downscaled to this many pixels on load
 REFUSE_PIXELS = 400_000_000  # beyond this the header is not trusted at all (decompression bomb)
-
-
-class ImageError(ValueError):
-    """A file that cannot be used as an image; the message names the file and what to do."""
 
 
 @dataclass

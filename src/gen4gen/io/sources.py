@@ -11,13 +11,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gen4gen.errors import SourceError
 from gen4gen.io.images import IMAGE_SUFFIXES
 
 SIDECAR_MASK = re.compile(r"(_mask|\.mask)$", re.IGNORECASE)
-
-
-class SourceError(ValueError):
-    """The input folder cannot be used at all; the message says why and what layout is expected."""
 
 
 @dataclass

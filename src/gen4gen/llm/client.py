@@ -30,6 +30,7 @@ from pydantic import Field
 
 from gen4gen import __version__
 from gen4gen.backends.base import BackendOptions, ResponseCache
+from gen4gen.errors import LLMBadResponse, LLMError, LLMRequestRejected, LLMUnavailable  # noqa: F401
 
 log = logging.getLogger("gen4gen")
 
@@ -37,22 +38,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _FORMAT_LEVELS = ("none", "json_object", "json_schema")
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "structured output", "guided")
-
-
-class LLMError(Exception):
-    """Any failure talking to the chat endpoint; messages are one line and never contain the API key."""
-
-
-class LLMUnavailable(LLMError):
-    """The endpoint cannot answer now: unreachable, authentication refused, or retries exhausted."""
-
-
-class LLMBadResponse(LLMError):
-    """The endpoint answered, but not with a chat completion (e.g. an HTML page or a body without choices)."""
-
-
-class LLMRequestRejected(LLMError):
-    """The endpoint refused this request (HTTP 4xx other than auth / rate limit), so retrying cannot help."""
 
 
 class EndpointOptions(BackendOptions):

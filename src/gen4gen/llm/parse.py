@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from gen4gen.errors import ParseError
+
 _T = TypeVar("_T")
 
 MAX_ANSWER_CHARS = 200_000
@@ -26,10 +28,6 @@ _LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, MemoryError, RecursionErr
 _NAME_KEYS = ("name", "label", "object", "concept", "category", "class", "item", "obj")
 _BOX_KEYS = ("box", "bbox", "bounding_box", "bounding box", "xywh", "rect", "coordinates", "position")
 _LIST_KEYS = ("objects", "layout", "boxes", "bboxes", "items", "placements", "result", "answer", "data")
-
-
-class ParseError(ValueError):
-    """The answer holds no usable structure; the message says why in a few words."""
 
 
 @dataclass(frozen=True)

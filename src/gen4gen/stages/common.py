@@ -13,16 +13,13 @@ from typing import TypeVar
 from gen4gen.backends import build_backend
 from gen4gen.backends.base import Backend, BackendUnavailable
 from gen4gen.config import RunConfig
+from gen4gen.errors import StageError
 from gen4gen.manifest import Manifest
 from gen4gen.progress import Reporter
 
 T = TypeVar("T")
 
 SAMPLES_META = "samples"  # meta key: JSON list of the accepted sample keys of the current compose run
-
-
-class StageError(RuntimeError):
-    """A stage cannot run at all (e.g. its inputs were never made); the message says what to run first."""
 
 
 @dataclass

@@ -72,7 +72,7 @@ class LLMPlannerOptions(EndpointOptions):
     )
 
 
-class LayoutProblem(ValueError):
+class LayoutProblem(LLMBadResponse):
     """An answer that cannot be used as is; the message is sent back to the model."""
 
 
