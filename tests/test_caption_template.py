@@ -11,9 +11,11 @@ from gen4gen.backends.caption.template import TemplateCaptioner, count_phrase, p
 IMAGE = np.zeros((1024, 1024, 3), np.uint8)
 
 
-def _caption(placements: list[Placement], seed: int = 0, scene: str = "in a garden", **options) -> str:
+def _caption(
+    placements: list[Placement], seed: int = 0, scene: str = "in a garden", max_words: int = 30, **options
+) -> str:
     captioner = TemplateCaptioner(TemplateCaptioner.Options(**options))
-    return captioner.caption(CaptionRequest(IMAGE, placements, scene, seed))
+    return captioner.caption(CaptionRequest(IMAGE, placements, scene, seed, max_words))
 
 
 def test_every_concept_named_with_scene() -> None:

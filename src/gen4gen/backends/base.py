@@ -175,6 +175,7 @@ class CaptionRequest:
     placements: list[Placement]
     scene: str
     seed: int
+    max_words: int = 30  # the stage's caption.max_words: longer captions are cut
 
 
 class Captioner(Backend):

@@ -50,6 +50,7 @@ def caption_stage(ctx: Context) -> StageStats:
                     placements_of(compose),
                     repaint.data["scene"],
                     seed,
+                    max_words,
                 )
                 for compose, repaint, seed, _ in todo
             ]

@@ -53,7 +53,6 @@ class TransformersCaptioner(Captioner):
         instruction: str = INSTRUCTION  # placeholders: {concepts}, {scene}
         blip_prefix: str = "a photography of"  # BLIP's conditional-captioning prefix ("" for none)
         max_new_tokens: int = 77
-        max_words: int = 30  # longer answers are cut (0 keeps everything)
         num_beams: int = 1
         batch_size: int = 4
         dtype: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
@@ -155,11 +154,11 @@ class TransformersCaptioner(Captioner):
         texts = self.processor.batch_decode(output, skip_special_tokens=True)
         prefix = self.options.blip_prefix.strip().lower() if self.family == "blip" else ""
         captions = []
-        for text in texts:
+        for text, request in zip(texts, requests, strict=True):
             text = text.strip()
             if prefix and text.lower().startswith(prefix):
                 text = text[len(prefix) :].strip()
-            text = limit_words(text, self.options.max_words)
+            text = limit_words(text, request.max_words)
             if not text:
                 raise ItemError(f"{self.options.model} returned an empty caption")
             captions.append(text)

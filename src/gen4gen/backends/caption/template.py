@@ -141,7 +141,6 @@ class TemplateCaptioner(Captioner):
     options: Options
 
     class Options(BackendOptions):
-        max_words: int = Field(30, ge=5, description="longest caption in words (the paper's LLaVA limit is 30)")
         style: str | None = Field(
             None, description='fixed opening, e.g. "a realistic photo of"; none: chosen per sample from the seed'
         )
@@ -158,7 +157,7 @@ class TemplateCaptioner(Captioner):
         for body in bodies:
             for text in (f"{opening} {body} {scene}", f"{body} {scene}", body):
                 text = " ".join(text.split())
-                if len(text.split()) <= self.options.max_words:
+                if len(text.split()) <= request.max_words:
                     return text
         return bodies[-1]  # more distinct names than max_words allows: never drop a concept
 

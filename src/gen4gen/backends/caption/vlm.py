@@ -35,7 +35,6 @@ _PREFIX = re.compile(r"^\s*(?:caption|description)\s*:\s*", re.IGNORECASE)
 class VLMCaptionerOptions(EndpointOptions):
     temperature: float = Field(0.2, ge=0.0, le=2.0)
     max_tokens: int | None = Field(120, ge=1)
-    prompt_words: int = Field(30, ge=5, le=200, description="word limit stated in the instruction")
     image_format: Literal["jpeg", "png"] = "jpeg"
     jpeg_quality: int = Field(90, ge=50, le=100)
     max_side: int = Field(1024, ge=64, le=4096, description="longest image side sent; larger images are shrunk")
@@ -98,7 +97,7 @@ class VLMCaptioner(Captioner):
         counts = Counter(p.name for p in request.placements)
         objects = ", ".join(name if n == 1 else f"{name} (x{n})" for name, n in counts.items())
         system, user = self.prompt.messages(
-            max_words=self.options.prompt_words,
+            max_words=request.max_words,
             objects=objects or "a scene",
             scene=f", {request.scene}" if request.scene else "",
         )
