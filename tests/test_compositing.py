@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gen4gen.backends.base import Placement
 from gen4gen.geometry.compositing import Augment, paste_cutouts, render_cutout, sample_augment
+from gen4gen.geometry.layout import Placement
 
 CANVAS = (256, 192)
 

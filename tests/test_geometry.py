@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import gen4gen
 from gen4gen.geometry.boxes import (
-    bbox_of_mask,
     box_area,
     box_iou,
     clamp_box,
     fit_aspect,
+    int_box_at,
     intersection,
+    mask_bbox,
     overlap_fraction,
     scale_box,
     shift_inside,
     to_int,
     union_box,
 )
+from gen4gen.geometry.layout import min_box_area, min_size_divisor
 
 coord = st.floats(-2000, 2000, allow_nan=False)
 size = st.floats(0.5, 1500, allow_nan=False)
@@ -120,8 +125,84 @@ def test_to_int_is_integer_and_close(a):
     assert abs(r[0] - a[0]) <= 0.5 and abs(r[1] - a[1]) <= 0.5
 
 
-def test_bbox_of_mask():
+def test_mask_bbox():
     mask = np.zeros((20, 30), np.float32)
-    assert bbox_of_mask(mask) is None
+    assert mask_bbox(mask) is None
+    assert mask_bbox(mask, full_if_empty=True) == (0, 0, 30, 20)
     mask[3:7, 10:25] = 1.0
-    assert bbox_of_mask(mask) == (10, 3, 25, 7)
+    assert mask_bbox(mask) == (10, 3, 25, 7)
+    assert mask_bbox(mask, full_if_empty=True) == (10, 3, 25, 7)
+    mask[15, 2] = 0.5  # strictly above the threshold counts
+    assert mask_bbox(mask) == (10, 3, 25, 7)
+    assert mask_bbox(mask, 0.49) == (2, 3, 25, 16)
+    assert all(isinstance(v, int) for v in mask_bbox(mask, full_if_empty=True))
+
+
+@given(
+    st.floats(-100, 1100),
+    st.floats(-100, 1100),
+    st.floats(1, 1500),
+    st.floats(0.1, 10),
+    st.sampled_from(["left", "center"]),
+)
+def test_int_box_at_inside_canvas_with_aspect(x, bottom, h, aspect, anchor):
+    canvas = (640, 480)
+    x0, y0, x1, y1 = int_box_at(x, bottom, h, aspect, canvas, anchor=anchor)
+    assert all(isinstance(v, int) for v in (x0, y0, x1, y1))
+    assert 0 <= x0 < x1 <= canvas[0] and 0 <= y0 < y1 <= canvas[1]
+    if x1 - x0 < canvas[0] and y1 - y0 < canvas[1]:  # not cut to the canvas: the aspect holds within a pixel
+        assert abs((x1 - x0) - (y1 - y0) * aspect) <= max(1.0, aspect)
+
+
+def test_int_box_at_anchor():
+    assert int_box_at(100, 300, 50, 2.0, (640, 480)) == (100, 250, 200, 300)
+    assert int_box_at(100, 300, 50, 2.0, (640, 480), anchor="center") == (50, 250, 150, 300)
+    assert int_box_at(630, 500, 50, 2.0, (640, 480)) == (540, 430, 640, 480)  # moved back inside
+
+
+def test_min_size_rule():
+    assert [min_size_divisor(n) for n in (1, 2, 3, 4, 5, 9)] == [5.0, 5.0, 5.0, 6.0, 8.0, 8.0]
+    assert min_box_area(2, 1000) == 200.0**2
+    assert min_box_area(4, 600, (2.0, 3.0, 4.0)) == 200.0**2
+
+
+LAYERED = ("geometry", "llm")
+
+
+def _gen4gen_imports(path: Path) -> set[str]:
+    """Every gen4gen module a source file imports (absolute or relative), at any depth of the file."""
+    package = ".".join(("gen4gen", *path.relative_to(Path(gen4gen.__file__).parent).with_suffix("").parts[:-1]))
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, *([base] if base else [])])
+            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return {name for name in found if name == "gen4gen" or name.startswith("gen4gen.")}
+
+
+@pytest.mark.parametrize("layer", LAYERED)
+def test_layer_never_imports_backends(layer):
+    """geometry/ and llm/ (and the gen4gen modules they use, transitively) import nothing from backends/."""
+    root = Path(gen4gen.__file__).parent
+    files = sorted((root / layer).glob("*.py"))
+    assert files
+    seen: set[Path] = set()
+    todo = list(files)
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _gen4gen_imports(path):
+            assert not (name == "gen4gen.backends" or name.startswith("gen4gen.backends.")), (
+                f"{path.relative_to(root)} imports {name}"
+            )
+            parts = name.split(".")[1:]
+            for candidate in (root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")):
+                if parts and candidate.is_file():
+                    todo.append(candidate)

@@ -12,10 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from gen4gen.backends import build_backend
 from gen4gen.backends.base import BackendUnavailable, ConceptRequest, Layout, PlanJob
 from gen4gen.backends.compose.llm import LLMPlanner, LLMPlannerOptions
+from gen4gen.backends.compose.prior import PriorPlannerOptions
+from gen4gen.llm.client import EndpointOptions
 from gen4gen.testing.fake_openai import FakeOpenAI, Reply
 from gen4gen.testing.memory_cache import MemoryCache
 
@@ -376,3 +379,22 @@ def test_the_key_never_appears_in_anything_recorded(caplog: pytest.LogCaptureFix
     assert all(r.headers.get("Authorization") == f"Bearer {SECRET}" for r in server.requests)  # it was sent...
     assert SECRET not in recorded and SECRET not in caplog.text  # ...and never written anywhere
     assert layout.provenance["outcome"] == "fallback" and "OPENAI_API_KEY" in layout.provenance["reason"]
+
+
+@pytest.mark.parametrize("options", [LLMPlannerOptions, PriorPlannerOptions, EndpointOptions])
+def test_every_option_is_described_and_bounded(options: type[BaseModel]) -> None:
+    for key, info in options.model_fields.items():
+        assert info.description, f"{options.__name__}.{key} has no description"
+        if info.annotation in (int, float, int | None, float | None):
+            assert any(hasattr(m, "ge") or hasattr(m, "gt") for m in info.metadata), f"{key} has no lower bound"
+            assert any(hasattr(m, "le") or hasattr(m, "lt") for m in info.metadata), f"{key} has no upper bound"
+    bad = {"max_attempts": 0} if options is PriorPlannerOptions else {"base_url": ""}
+    with pytest.raises(ValidationError):
+        options(**bad)
+
+
+@pytest.mark.parametrize("options", [LLMPlannerOptions, PriorPlannerOptions])
+def test_min_size_divisors_are_bounded(options: type[BaseModel]) -> None:
+    assert options(min_size_divisors=(4.0, 5.0, 6.0)).min_size_divisors == (4.0, 5.0, 6.0)
+    with pytest.raises(ValidationError):
+        options(min_size_divisors=(0.0, 6.0, 8.0))

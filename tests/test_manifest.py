@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gen4gen.io.atomic import atomic_write_bytes
-from gen4gen.manifest import DONE, Manifest, Record, fingerprint
+from gen4gen.manifest import DONE, Manifest, Record, SqliteResponseCache, fingerprint
 from gen4gen.seeds import derive_seed
 from gen4gen.stages.compose import sample_id
 
@@ -41,11 +41,14 @@ def test_is_current_checks_fingerprint_and_files(tmp_path: Path) -> None:
 
 def test_cache_roundtrip(tmp_path: Path) -> None:
     with Manifest(tmp_path) as manifest:
-        cache = manifest.response_cache()
+        cache = SqliteResponseCache(manifest.path)
         assert cache.get("q") is None
         cache.put("q", "answer")
         assert cache.get("q") == "answer"
-    assert (tmp_path / "manifest.sqlite").is_file()
+        cache.close()
+    other = SqliteResponseCache(tmp_path / "manifest.sqlite")  # another process's connection sees it
+    assert other.get("q") == "answer"
+    other.close()
 
 
 def test_sample_ids_are_safe_and_distinct() -> None:

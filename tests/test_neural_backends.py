@@ -98,6 +98,15 @@ def test_isnet_missing_model_says_how_to_fix(tmp_path: Path, monkeypatch: pytest
         build_backend("segment", "isnet", {"model": str(tmp_path / "absent.onnx")})
 
 
+def test_isnet_hub_model_offline_says_how_to_get_it() -> None:
+    with pytest.raises(
+        BackendUnavailable, match=r"HF_HUB_OFFLINE=1.*huggingface-cli download owner/repo model\.onnx"
+    ):
+        build_backend("segment", "isnet", {"model": "hf://owner/repo/model.onnx"})
+    with pytest.raises(BackendUnavailable, match=r"expected hf://OWNER/REPO/FILE\.onnx"):
+        build_backend("segment", "isnet", {"model": "hf://model.onnx"})
+
+
 def test_rembg_absent_says_how_to_install() -> None:
     try:
         import rembg  # noqa: F401
@@ -222,6 +231,26 @@ def test_missing_caption_model_says_how_to_fix(tmp_path: Path) -> None:
         build_backend("caption", "transformers", {"device": "cpu"})
     with pytest.raises(BackendUnavailable, match="no such folder"):
         build_backend("caption", "transformers", {"model": str(tmp_path / "absent"), "device": "cpu"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("instruction", "Describe {thing}."),
+        ("instruction", "Describe {scene"),
+        ("device", "gpu"),
+        ("dtype", "int8"),
+        ("max_new_tokens", "0"),
+        ("num_beams", "0"),
+        ("batch_size", "0"),
+    ],
+)
+def test_caption_option_out_of_range_is_a_config_error(key: str, value: str) -> None:
+    from gen4gen.config import load_config
+    from gen4gen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"caption\.{key}\b"):
+        load_config(overrides=["caption.backend=transformers", f"caption.{key}={value}"])
 
 
 def test_limit_words() -> None:

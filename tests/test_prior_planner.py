@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gen4gen.backends import build_backend
-from gen4gen.backends.base import ConceptRequest
 from gen4gen.backends.compose.prior import PriorPlanner
-from gen4gen.backends.compose.priors import DEFAULT_HEIGHT_M, canonical_name, size_prior
 from gen4gen.geometry.boxes import box_area, overlap_fraction
+from gen4gen.geometry.layout import ConceptRequest
+from gen4gen.priors import DEFAULT_HEIGHT_M, canonical_name, size_prior
 
 COCO_NAMES = [
     "person",
@@ -186,7 +186,9 @@ def test_layout_properties(names_aspects, canvas, seed):
         assert all(isinstance(v, int) for v in p.bbox)
         assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
         assert abs((x1 - x0) - (y1 - y0) * aspect) <= 1.0, "aspect kept within a pixel"
-        assert area(p) >= (height / divisor) ** 2, "minimum size"
+        # the paper's minimum size, unless the planner says the canvas could not hold it
+        below = any(f"{p.name!r} is below the minimum size" in note for note in layout.notes)
+        assert area(p) >= (height / divisor) ** 2 or below, "minimum size"
     for i, a in enumerate(layout.placements):
         for b in layout.placements[i + 1 :]:
             assert overlap_fraction(a.bbox, b.bbox) <= PLANNER.options.overlap_max + 1e-9

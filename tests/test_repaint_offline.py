@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gen4gen.backends import build_backend
 from gen4gen.backends.base import Placement, RepaintRequest
 from gen4gen.backends.repaint.noise import NoiseInpainter
 from gen4gen.backends.repaint.scene import SceneInpainter
@@ -19,6 +20,8 @@ from gen4gen.backends.repaint.scenes import (
     render_procedural,
     scene_phrase,
 )
+from gen4gen.config import load_config
+from gen4gen.errors import BackendUnavailable, ConfigError
 
 SIZE = 192
 
@@ -85,8 +88,29 @@ def test_library_from_folder_skips_unreadable(tmp_path, caplog) -> None:
 
 def test_library_requires_images(tmp_path) -> None:
     (tmp_path / "garden").mkdir()
-    with pytest.raises(ValueError, match="no readable background"):
+    (tmp_path / "garden" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    with pytest.raises(BackendUnavailable, match="no readable background") as caught:
         SceneLibrary.from_folder(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and f"repaint.backgrounds={tmp_path}" in message
+    assert "built-in scenes" in message and ".jpg" in message
+
+
+def test_backgrounds_without_photos_fail_when_the_backend_is_built(tmp_path) -> None:
+    """An empty scene folder is a BackendUnavailable (one line, the stage shows it) at build, not a ValueError."""
+    (tmp_path / "garden").mkdir()
+    (tmp_path / "garden" / "notes.txt").write_text("no photos here")
+    config = load_config(overrides=[f"repaint.backgrounds={tmp_path}"])  # the folder exists: valid config
+    options = config.backend_options("repaint").model_dump()
+    with pytest.raises(BackendUnavailable, match=r"repaint\.backgrounds=.*no readable background photo"):
+        build_backend("repaint", "scene", options)
+
+
+@pytest.mark.parametrize("backend", ["sdxl", "sd"])
+def test_diffusion_backgrounds_without_photos_fail_before_loading_weights(tmp_path, backend: str) -> None:
+    """init=scene checks the backgrounds folder first: no weights (nor torch) needed to hear it is empty."""
+    with pytest.raises(BackendUnavailable, match="no readable background photo"):
+        build_backend("repaint", backend, {"backgrounds": str(tmp_path), "model": str(tmp_path / "absent")})
 
 
 def test_procedural_scenes_deterministic_and_varied() -> None:
@@ -169,6 +193,41 @@ def test_scene_inpainter_uses_folder(tmp_path) -> None:
 def test_missing_backgrounds_folder_is_a_config_error(tmp_path) -> None:
     with pytest.raises(ValueError, match="backgrounds"):
         SceneInpainter.Options(backgrounds=tmp_path / "nope")
+    for backend in ("scene", "sdxl", "sd"):
+        overrides = [f"repaint.backend={backend}", f"repaint.backgrounds={tmp_path / 'nope'}"]
+        with pytest.raises(ConfigError, match=r"repaint\.backgrounds.*does not exist"):
+            load_config(overrides=overrides)
+
+
+@pytest.mark.parametrize("backend", ["sdxl", "sd"])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("strength", "1.5"),
+        ("strength", "0"),
+        ("steps", "0"),
+        ("refiner_from", "1"),
+        ("guidance", "-1"),
+        ("size", "16"),
+        ("batch_size", "0"),
+        ("device", "gpu"),
+        ("dtype", "fp8"),
+        ("init", "photo"),
+        ("prompt", "a photo {place}"),
+    ],
+)
+def test_diffusion_option_out_of_range_is_a_config_error(backend: str, key: str, value: str) -> None:
+    """`--set repaint.strength=1.5` / `repaint.steps=0` used to pass validation and die later with a ValueError."""
+    with pytest.raises(ConfigError, match=rf"repaint\.{key}\b"):
+        load_config(overrides=[f"repaint.backend={backend}", f"repaint.{key}={value}"])
+
+
+def test_diffusion_options_in_range_are_valid() -> None:
+    config = load_config(
+        overrides=["repaint.backend=sdxl", "repaint.strength=1", "repaint.steps=1", "repaint.device=cuda:1"]
+    )
+    options = config.backend_options("repaint").model_dump()
+    assert (options["strength"], options["steps"], options["device"]) == (1.0, 1, "cuda:1")
 
 
 def test_soft_edge_has_no_black_halo(tmp_path) -> None:

@@ -96,11 +96,22 @@ def test_rerun_reuses_everything_and_is_byte_identical(src: Path, tmp_path: Path
 
 def test_worker_processes_change_nothing(src: Path, tmp_path: Path) -> None:
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    assert run_cli("segment", src, "--out", serial, "--set", "segment.workers=1") == 0
-    assert run_cli("segment", src, "--out", parallel, "--set", "segment.workers=2") == 0
+    assert run_cli("segment", src, "--out", serial, "--workers", "1") == 0
+    assert run_cli("segment", src, "--out", parallel, "--workers", "2") == 0
     serial_files, parallel_files = tree_hashes(serial), tree_hashes(parallel)
     serial_files.pop("config.yaml"), parallel_files.pop("config.yaml")
     assert serial_files == parallel_files and len(serial_files) == 4 * 5  # cut-out, mask, 3 round masks
+
+
+def test_whole_run_is_the_same_for_any_number_of_workers(src: Path, tmp_path: Path) -> None:
+    hashes = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        assert run_cli("run", src, "--out", out, "-n", "5", "--workers", workers, *fast()) == 0
+        files = tree_hashes(out)
+        files.pop("config.yaml")
+        hashes.append(files)
+    assert hashes[0] == hashes[1] and len(hashes[0]) > 20
 
 
 def test_changing_one_stage_redoes_only_what_depends_on_it(src: Path, tmp_path: Path) -> None:

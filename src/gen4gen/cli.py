@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from gen4gen import __version__
-from gen4gen.backends import REGISTRY, BackendUnavailable, UnknownBackend, backend_class
-from gen4gen.config import EXAMPLE_CONFIG, ConfigError, load_config
-from gen4gen.io.images import ImageError
-from gen4gen.io.sources import SourceError, ensure_outside
-from gen4gen.pipeline import Pipeline
-from gen4gen.progress import RichReporter
-from gen4gen.stages.common import StageError, StageStats
+
+if TYPE_CHECKING:  # the CLI imports the pipeline only once it has parsed the arguments: --help stays instant
+    from rich.console import Console
+
+    from gen4gen.stages.base import StageStats
 
 EXIT_OK, EXIT_NOTHING_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-console = Console(stderr=True)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _add_config_args(parser: argparse.ArgumentParser, samples: bool = True) -> None:
@@ -32,6 +31,15 @@ def _add_config_args(parser: argparse.ArgumentParser, samples: bool = True) -> N
     if samples:
         parser.add_argument("-n", "--samples", type=int, help="accepted samples per composition")
         parser.add_argument("--seed", type=int, help="run seed")
+
+
+def _add_work_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="processes for CPU-bound stages (1: this one; 0: one per core)"
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="try again the items that failed before with the same inputs"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("src", type=Path, help="SRC/<concept>/<photos> or SRC/<composition>/<concept>/<photos>")
     run.add_argument("--out", type=Path, required=True, help="run folder (created; rerun to resume)")
     _add_config_args(run)
+    _add_work_args(run)
 
     segment = sub.add_parser("segment", help="stage 1: cut-outs and soft masks of every photo into DIR")
     segment.add_argument("src", type=Path)
     segment.add_argument("--out", type=Path, required=True)
     _add_config_args(segment, samples=False)
+    _add_work_args(segment)
 
     for name, text in (
         ("compose", "stage 2: layouts, composites and instance masks"),
@@ -61,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         stage = sub.add_parser(name, help=f"{text}, in an existing run folder")
         stage.add_argument("run_dir", type=Path, help="run folder made by `gen4gen run` or `gen4gen segment`")
         _add_config_args(stage, samples=name == "compose")
+        if name != "export":
+            _add_work_args(stage)
 
     init = sub.add_parser("init", help="write a commented example config")
     init.add_argument("path", type=Path, nargs="?", default=Path("gen4gen.yaml"))
@@ -68,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole pipeline on built-in photos (no network, no weights)")
     demo.add_argument("--out", type=Path, required=True)
     _add_config_args(demo)
+    _add_work_args(demo)
 
     backends = sub.add_parser("backends", help="list the backends of every stage")
     backends.add_argument("--options", action="store_true", help="also each backend's options and defaults")
@@ -76,23 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import logging
+
+    from gen4gen.errors import Gen4GenError, exit_code
+
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    console = _console()
     try:
-        return _dispatch(args)
+        return _dispatch(args, console)
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted[/]: everything finished so far is kept; rerun the same command to resume"
         )
         return EXIT_INTERRUPTED
-    except (ConfigError, UnknownBackend) as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except (SourceError, StageError, BackendUnavailable, ImageError) as exc:
-        _error(str(exc))
-        return EXIT_NOTHING_DONE
+    except Gen4GenError as exc:
+        _error(console, str(exc))
+        return exit_code(exc)
 
 
-def _error(message: str) -> None:
+def _error(console: Console, message: str) -> None:
+    from rich.markup import escape
+
     console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
@@ -102,84 +119,107 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"samples={args.samples}")
     if getattr(args, "seed", None) is not None:
         overrides.append(f"seed={args.seed}")
+    if getattr(args, "workers", None) is not None:
+        overrides.append(f"workers={args.workers}")
     return overrides
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    reporter = RichReporter(console, progress=not args.quiet)
+def _dispatch(args: argparse.Namespace, console: Console) -> int:
     if args.command == "init":
+        from gen4gen.config import EXAMPLE_CONFIG
+
         if args.path.exists():
-            _error(f"{args.path} already exists; choose another path or remove it")
+            _error(console, f"{args.path} already exists; choose another path or remove it")
             return EXIT_USAGE
         args.path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
         console.print(f"wrote {args.path}")
         return EXIT_OK
     if args.command == "backends":
+        from gen4gen.backends import REGISTRY
+
         for kind, table in REGISTRY.items():
             print(f"{kind}: {', '.join(table)}")
             if args.options:
                 for name in table:
                     _print_options(kind, name)
         return EXIT_OK
+
+    from gen4gen.config import load_config
+    from gen4gen.io.sources import ensure_outside
+    from gen4gen.pipeline import Pipeline
+    from gen4gen.progress import RichReporter
+
+    reporter = RichReporter(console, progress=not args.quiet)
+    retry = getattr(args, "retry_failed", False)
     if args.command in ("run", "demo"):
+        overrides = _overrides(args)
         if args.command == "demo":
             from gen4gen.demo import write_demo_inputs
 
             args.src = write_demo_inputs(args.out / "inputs")
             args.out = args.out / "run"
-        config = load_config(args.config, _overrides(args))
+            if args.workers is None:
+                overrides.insert(0, "workers=0")  # the showcase uses every core
+        config = load_config(args.config, overrides)
         ensure_outside(args.src, args.out)
-        with Pipeline(args.out, config, reporter) as pipeline:
+        with Pipeline(args.out, config, reporter, retry) as pipeline:
             stats = pipeline.run(args.src)
-        _summary(stats, args.out)
+        _summary(console, stats, args.out)
         return EXIT_OK if stats[-1].made > 0 else EXIT_NOTHING_DONE
     if args.command == "segment":
         config = load_config(args.config, _overrides(args))
         ensure_outside(args.src, args.out)
-        with Pipeline(args.out, config, reporter) as pipeline:
+        with Pipeline(args.out, config, reporter, retry) as pipeline:
             pipeline.write_config()
             segmented = pipeline.segment(args.src, cutouts_root=args.out)
-        _summary([segmented], args.out)
+        _summary(console, [segmented], args.out)
         return EXIT_OK if segmented.total_ok > 0 else EXIT_NOTHING_DONE
     run_dir: Path = args.run_dir
     if not (run_dir / "manifest.sqlite").is_file():
-        _error(f"{run_dir}: no manifest.sqlite here; make the run folder with `gen4gen run SRC --out {run_dir}`")
+        hint = f"make the run folder with `gen4gen run SRC --out {run_dir}`"
+        _error(console, f"{run_dir}: no manifest.sqlite here; {hint}")
         return EXIT_NOTHING_DONE
     config = Pipeline.saved_config(run_dir, args.config, _overrides(args))
-    with Pipeline(run_dir, config, reporter) as pipeline:
+    with Pipeline(run_dir, config, reporter, retry) as pipeline:
         pipeline.write_config()
         stage: StageStats = getattr(pipeline, args.command)()
-    _summary([stage], run_dir)
+    _summary(console, [stage], run_dir)
     return EXIT_OK if stage.total_ok > 0 else EXIT_NOTHING_DONE
 
 
 def _print_options(kind: str, name: str) -> None:
     """``  kind.key = default  description`` for every option of one backend."""
+    from gen4gen.backends import backend_class
+
     print(f"  {name}")
     for key, field in backend_class(kind, name).Options.model_fields.items():
         default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
         print(f"    {kind}.{key} = {default}" + (f"  — {field.description}" if field.description else ""))
 
 
-def _summary(stats: list[StageStats], run_dir: Path) -> None:
+def _summary(console: Console, stats: list[StageStats], run_dir: Path) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"gen4gen — {run_dir}", title_justify="left")
     for column in ("stage", "made", "reused", "rejected", "failed", "seconds", "s/item"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for s in stats:
-        items = s.made or 1
         table.add_row(
             s.name,
             str(s.made),
             str(s.reused),
             str(sum(s.rejected.values())),
-            str(s.failed),
+            str(s.total_failed),
             f"{s.seconds:.1f}",
-            f"{s.seconds / items:.2f}" if s.made else "-",
+            f"{s.seconds / s.made:.2f}" if s.made else "-",
         )
     console.print(table)
     for s in stats:
         for reason, count in s.rejected.most_common():
             console.print(f"  {s.name} rejected {count}: {escape(reason)}", highlight=False)
+        for cause, count in s.failed.most_common():
+            console.print(f"  {s.name} failed {count}: {escape(cause)}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ class SegmentConfig(_Section):
     rounds: int = Field(3, ge=1, le=5, description="segmentation rounds; each re-segments the previous cut-out")
     use_alpha: bool = Field(True, description="use a photo's own alpha channel as the mask when it has one")
     min_area: float = Field(0.005, ge=0, lt=1, description="smallest mask, as a fraction of the photo, accepted")
-    workers: int = Field(0, ge=0, le=64, description="worker processes (0: one per CPU core, at most 8)")
 
 
 class ComposeConfig(_Section):
@@ -71,6 +70,12 @@ class RunConfig(BaseModel):
     seed: int = Field(0, ge=0, description="run seed; every item's seed derives from it")
     samples: int = Field(8, ge=1, le=1_000_000, description="accepted samples to make per composition")
     batch_size: int = Field(8, ge=1, le=1024, description="items handed to a backend at once")
+    workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="processes for CPU-bound stages (1: this one; 0: one per core, at most 8)",
+    )
     segment: SegmentConfig = SegmentConfig()
     compose: ComposeConfig = ComposeConfig()
     repaint: RepaintConfig = RepaintConfig()
@@ -96,6 +101,13 @@ class RunConfig(BaseModel):
             cls = backend_class(kind, section.backend)
         except UnknownBackend as exc:
             raise ConfigError(str(exc)) from exc
+        own = set(type(section).model_fields) - {"backend"}
+        clash = sorted(own & set(cls.Options.model_fields))
+        if clash:  # a backend option would shadow (or be shadowed by) the stage's key of the same name
+            raise ConfigError(
+                f"{kind} backend {section.backend!r} declares option(s) {', '.join(clash)} that the {kind} stage "
+                "already has; rename the backend option"
+            )
         try:
             return cls.Options.model_validate(section.backend_options())
         except ValidationError as exc:
@@ -201,12 +213,12 @@ EXAMPLE_CONFIG = """\
 seed: 0            # run seed; every item's seed derives from it (same inputs + config + seed -> same bytes)
 samples: 8         # accepted samples per composition (-n on the command line)
 batch_size: 8      # items handed to a backend at once (LLM concurrency, GPU batches)
+workers: 1         # processes for CPU-bound stages (1: this one; 0: one per CPU core) (--workers)
 
 segment:
   backend: grabcut # grabcut (weight-free) | alpha (photo alpha or side-car mask) | isnet | rembg
   rounds: 3        # re-segment the previous cut-out; the best round is picked by a quality score
   use_alpha: true  # a photo with a real alpha channel is already a cut-out
-  workers: 0       # worker processes (0: one per CPU core, at most 8)
 
 compose:
   backend: prior   # prior (real-world size priors, offline) | llm (any OpenAI-compatible endpoint)

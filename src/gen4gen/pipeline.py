@@ -17,34 +17,51 @@ import yaml
 from gen4gen import __version__
 from gen4gen.backends import DEFAULTS
 from gen4gen.config import RunConfig, apply_override, load_config, read_config_file
+from gen4gen.errors import StageError
+from gen4gen.executors import BackendPool, Executor, make_executor
 from gen4gen.io.atomic import atomic_write_text, remove_stale_temporaries
 from gen4gen.io.sources import Composition, Concept, ensure_outside, scan_sources
 from gen4gen.manifest import Manifest
 from gen4gen.progress import Reporter
-from gen4gen.stages.caption import caption_stage
-from gen4gen.stages.common import Context, StageError, StageStats, require_backend
-from gen4gen.stages.compose import compose_stage
+from gen4gen.stages.base import BackendSpec, Context, Stage, StageStats
+from gen4gen.stages.caption import CaptionStage
+from gen4gen.stages.compose import ComposeStage
 from gen4gen.stages.export import export_stage
-from gen4gen.stages.repaint import repaint_stage
-from gen4gen.stages.segment import segment_stage
+from gen4gen.stages.repaint import RepaintStage
+from gen4gen.stages.runner import run_stage
+from gen4gen.stages.segment import SegmentStage
 
 CONFIG_FILE = "config.yaml"
 STAGES = ("segment", "compose", "repaint", "caption", "export")
+LEGACY_KEYS = {("segment", "workers"): "workers"}  # moved keys of older config files: old -> new
 
 
 class Pipeline:
     """One run folder and the stages that fill it."""
 
-    def __init__(self, run_dir: Path, config: RunConfig, reporter: Reporter | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, config: RunConfig, reporter: Reporter | None = None, retry_failed: bool = False
+    ) -> None:
         self.run_dir = run_dir
         self.config = config
         self.reporter = reporter or Reporter()
         self.manifest = Manifest(run_dir)
         remove_stale_temporaries(run_dir)  # left by a run killed mid-write; their files are remade
-        self.ctx = Context(run_dir, config, self.manifest, self.reporter)
+        self.backends = BackendPool(run_dir)
+        self.ctx = Context(run_dir, config, self.manifest, self.reporter, self.backends, retry_failed)
+        self._executor: Executor | None = None
         self.stats: list[StageStats] = []
 
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = make_executor(self.config.workers, self.run_dir, self.backends)
+        return self._executor
+
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.close()
+        self.backends.close()
         self.manifest.close()
 
     def __enter__(self) -> Pipeline:
@@ -58,7 +75,7 @@ class Pipeline:
     def saved_config(run_dir: Path, config_path: Path | None, overrides: list[str]) -> RunConfig:
         """The run folder's saved config, then ``config_path``, then ``overrides`` on top (stage commands)."""
         saved = run_dir / CONFIG_FILE
-        base = read_config_file(saved) if saved.is_file() else {}
+        base = upgrade_config(read_config_file(saved)) if saved.is_file() else {}
         base.pop("gen4gen_version", None)
         changes = read_config_file(config_path) if config_path is not None else {}
         for assignment in overrides:
@@ -84,25 +101,21 @@ class Pipeline:
             self.reporter.warn(problem)
         self.manifest.set_meta("src", str(src.resolve()))
         self.manifest.set_meta("cutouts_root", cutouts_root.relative_to(self.run_dir).as_posix() or ".")
-        self.manifest.set_meta(
-            "compositions",
-            json.dumps(
-                [
+        compositions = [
+            {
+                "id": c.id,
+                "concepts": [
                     {
-                        "id": c.id,
-                        "concepts": [
-                            {
-                                "folder": k.folder,
-                                "name": k.name,
-                                "photos": [p.relative_to(src).as_posix() for p in k.photos],
-                            }
-                            for k in c.concepts
-                        ],
+                        "folder": k.folder,
+                        "name": k.name,
+                        "photos": [p.relative_to(src).as_posix() for p in k.photos],
                     }
-                    for c in scan.compositions
-                ]
-            ),
-        )
+                    for k in c.concepts
+                ],
+            }
+            for c in scan.compositions
+        ]
+        self.manifest.set_meta("compositions", json.dumps(compositions))
 
     def _sources(self) -> tuple[Path, list[Composition]]:
         src, raw = self.manifest.get_meta("src"), self.manifest.get_meta("compositions")
@@ -119,31 +132,35 @@ class Pipeline:
         ]
         return root, compositions
 
+    def require_backends(self, kinds: tuple[str, ...] = ("segment", "compose", "repaint", "caption")) -> None:
+        """Build every stage's backend now, so a missing package or model fails before any work."""
+        for kind in kinds:
+            self.backends.get(BackendSpec.of(self.config, kind))
+
     # ------------------------------------------------------------------------------------------------ stages
     def segment(self, src: Path | None = None, cutouts_root: Path | None = None) -> StageStats:
         if src is not None:
             self.scan(src, cutouts_root if cutouts_root is not None else self.run_dir / "cutouts")
         root, compositions = self._sources()
         cut_root = self.run_dir / (self.manifest.get_meta("cutouts_root") or "cutouts")
-        return self._record(segment_stage(self.ctx, root, compositions, cut_root))
+        return self._run(SegmentStage(self.run_dir, self.config, root, compositions, cut_root))
 
     def compose(self) -> StageStats:
         root, compositions = self._sources()
-        return self._record(compose_stage(self.ctx, root, compositions))
+        return self._run(ComposeStage(self.run_dir, self.config, root, compositions))
 
     def repaint(self) -> StageStats:
-        return self._record(repaint_stage(self.ctx))
+        return self._run(RepaintStage(self.run_dir, self.config))
 
     def caption(self) -> StageStats:
-        return self._record(caption_stage(self.ctx))
+        return self._run(CaptionStage(self.run_dir, self.config))
 
     def export(self) -> StageStats:
         return self._record(export_stage(self.ctx))
 
     def run(self, src: Path) -> list[StageStats]:
         """All stages, in order, on ``src``; every backend is built first, so a missing model fails at once."""
-        for kind in ("segment", "compose", "repaint", "caption"):
-            require_backend(self.ctx, kind)
+        self.require_backends()
         self.write_config()
         self.segment(src)
         self.compose()
@@ -152,13 +169,27 @@ class Pipeline:
         self.export()
         return self.stats
 
+    def _run(self, stage: Stage) -> StageStats:
+        return self._record(run_stage(stage, self.ctx, self.executor))
+
     def _record(self, stats: StageStats) -> StageStats:
         self.stats.append(stats)
         self.manifest.set_meta(f"stats.{stats.name}", json.dumps(_jsonable(stats)))
         return stats
 
 
+def upgrade_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved config of an older version with its moved keys in their new place."""
+    for (section, key), new in LEGACY_KEYS.items():
+        old = data.get(section)
+        if isinstance(old, dict) and key in old:
+            value = old.pop(key)
+            data.setdefault(new, value)
+    return data
+
+
 def _jsonable(stats: StageStats) -> dict[str, Any]:
     data = asdict(stats)
     data["rejected"] = dict(stats.rejected)
+    data["failed"] = dict(stats.failed)
     return data

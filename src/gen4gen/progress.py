@@ -31,7 +31,7 @@ class Reporter:
         self.warnings: list[str] = []
 
     @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
         yield _ignore
 
     def warn(self, message: str) -> None:
@@ -51,7 +51,7 @@ class RichReporter(Reporter):
         self.progress = progress
 
     @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
         if not self.progress:
             yield _ignore
             return

@@ -7,14 +7,8 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
-
 
 def derive_seed(run_seed: int, stage: str, item_id: str) -> int:
     """A 63-bit seed unique to this run seed, stage and item."""
     digest = hashlib.blake2b(f"{run_seed}\x1f{stage}\x1f{item_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
-
-
-def item_rng(run_seed: int, stage: str, item_id: str) -> np.random.Generator:
-    return np.random.default_rng(derive_seed(run_seed, stage, item_id))

@@ -2,34 +2,31 @@
 
 Backends are pure: they receive arrays and plain data, return arrays and plain data, and never touch files or
 the manifest (stages do). Every backend declares an ``Options`` pydantic model (its own config keys, unknown keys
-rejected) and reports an ``identity()`` recorded with everything it produces.
+rejected, each with bounds and a description) and reports an ``identity()`` recorded with everything it produces.
+Backends are built where they run, from (kind, name, options), and never pickled.
+
+Batch methods (``plan_batch``, ``repaint_batch``, ``caption_batch``) return one entry per request: the result,
+or the :class:`~gen4gen.errors.ItemError` of that request, so one bad item never fails its batch. (A batch
+method that raises ItemError instead is retried item by item by the stage.)
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from gen4gen.errors import BackendUnavailable, ItemError  # noqa: F401
+from gen4gen.geometry.layout import ConceptRequest, Placement
+from gen4gen.llm.cache import ResponseCache
+from gen4gen.options import StrictOptions as BackendOptions
 
-
-class BackendOptions(BaseModel):
-    """Base class of every backend's options: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ResponseCache(Protocol):
-    """Key-value store for remote answers (the run's manifest implements it): reruns cost no calls."""
-
-    def get(self, key: str) -> str | None: ...
-
-    def put(self, key: str, value: str) -> None: ...
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Backend(ABC):
@@ -39,15 +36,13 @@ class Backend(ABC):
     version: ClassVar[str] = "1"
     Options: ClassVar[type[BackendOptions]] = BackendOptions
 
+    #: may run as one copy per worker process (False: one GPU, a model with its own threads, a remote endpoint
+    #: with its own concurrency and rate limit — such a backend runs in the driver)
+    process_parallel: ClassVar[bool] = True
+
     def __init__(self, options: BackendOptions | None = None) -> None:
         self.options = options if options is not None else self.Options()
-        self.cache: ResponseCache | None = None  # set by the stage for backends that call remote services
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled for worker processes without the response cache (the run database stays in the main one)."""
-        state = self.__dict__.copy()
-        state["cache"] = None
-        return state
+        self.cache: ResponseCache | None = None  # the run's response cache, for backends that call remote services
 
     def identity(self) -> dict[str, Any]:
         """Name, version and options (plus model id/sha256 where a model is used) for the manifest."""
@@ -66,21 +61,7 @@ class Photo:
 
 
 class Segmenter(Backend):
-    """Finds the concept in a photo.
-
-    A segmenter that learns from all photos of a concept at once (co-segmentation: the concept is what the
-    photos share) sets ``uses_concept_photos`` and implements :meth:`prepare`; the stage then calls ``prepare``
-    with every photo of the concept before segmenting them one by one, and a photo's result depends on its
-    siblings (their hashes are part of its fingerprint).
-    """
-
-    uses_concept_photos: ClassVar[bool] = False
-    process_parallel: ClassVar[bool] = (
-        True  # photos may be segmented in worker processes (False: one model, one process)
-    )
-
-    def prepare(self, photos: list[Photo]) -> None:
-        """Learn from all photos of one concept before :meth:`segment` is called on each of them."""
+    """Finds the concept in a photo."""
 
     @abstractmethod
     def segment(self, photo: Photo) -> np.ndarray:
@@ -88,23 +69,6 @@ class Segmenter(Backend):
 
 
 # ---------------------------------------------------------------------------------------------------- compose
-@dataclass(frozen=True)
-class ConceptRequest:
-    """One object to place: its concept name and the aspect ratio (w / h) of the cut-out chosen for it."""
-
-    name: str
-    aspect: float
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where one concept goes: box (x0, y0, x1, y1) in canvas pixels, drawn in ``depth`` order (0 = farthest)."""
-
-    name: str
-    bbox: tuple[int, int, int, int]
-    depth: int
-
-
 @dataclass
 class Layout:
     """A planner's answer: one placement per requested concept, plus how it was obtained."""
@@ -129,9 +93,9 @@ class LayoutPlanner(Backend):
     def plan(self, concepts: list[ConceptRequest], canvas: tuple[int, int], rng: np.random.Generator) -> Layout:
         """One placement per concept, same order as ``concepts``; ``canvas`` is (width, height)."""
 
-    def plan_batch(self, jobs: list[PlanJob]) -> list[Layout]:
+    def plan_batch(self, jobs: list[PlanJob]) -> Sequence[Layout | ItemError]:
         """Plan many samples; remote planners override this to run requests concurrently."""
-        return [self.plan(job.concepts, job.canvas, job.rng) for job in jobs]
+        return [_or_error(lambda job: self.plan(job.concepts, job.canvas, job.rng), job) for job in jobs]
 
     def suggest_scenes(self, concept_names: list[str], rng: np.random.Generator) -> list[str]:
         """Scene phrases that suit these concepts ("in a garden"...); empty means the repainter decides."""
@@ -163,9 +127,9 @@ class Inpainter(Backend):
     @abstractmethod
     def repaint(self, request: RepaintRequest) -> RepaintResult: ...
 
-    def repaint_batch(self, requests: list[RepaintRequest]) -> list[RepaintResult]:
+    def repaint_batch(self, requests: list[RepaintRequest]) -> Sequence[RepaintResult | ItemError]:
         """Repaint several samples; GPU backends override this to batch."""
-        return [self.repaint(r) for r in requests]
+        return [_or_error(self.repaint, r) for r in requests]
 
 
 # ---------------------------------------------------------------------------------------------------- caption
@@ -184,6 +148,14 @@ class Captioner(Backend):
     @abstractmethod
     def caption(self, request: CaptionRequest) -> str: ...
 
-    def caption_batch(self, requests: list[CaptionRequest]) -> list[str]:
+    def caption_batch(self, requests: list[CaptionRequest]) -> Sequence[str | ItemError]:
         """Caption several samples; remote or GPU backends override this to run them concurrently or batched."""
-        return [self.caption(r) for r in requests]
+        return [_or_error(self.caption, r) for r in requests]
+
+
+def _or_error(call: Callable[[R], T], request: R) -> T | ItemError:
+    """``call(request)``, or the ItemError it raised."""
+    try:
+        return call(request)
+    except ItemError as exc:
+        return exc

@@ -7,6 +7,7 @@ Functions accept any 4-sequence of numbers and return tuples: floats unless the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Literal, overload
 
 import numpy as np
 
@@ -73,13 +74,6 @@ def scale_box(box: Sequence[float], sx: float, sy: float) -> Box:
     return box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
 
 
-def resize_about_center(box: Sequence[float], factor: float) -> Box:
-    """Grow (``factor`` > 1) or shrink the box about its centre."""
-    cx, cy = box_center(box)
-    w, h = box_wh(box)
-    return cx - w * factor / 2, cy - h * factor / 2, cx + w * factor / 2, cy + h * factor / 2
-
-
 def fit_aspect(box: Sequence[float], aspect: float) -> Box:
     """The largest box of aspect ``aspect`` (w / h) centred in ``box``."""
     if aspect <= 0:
@@ -91,11 +85,6 @@ def fit_aspect(box: Sequence[float], aspect: float) -> Box:
         h = w / aspect
     cx, cy = box_center(box)
     return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-
-
-def box_from_bottom_center(cx: float, bottom: float, w: float, h: float) -> Box:
-    """Box of size ``w`` × ``h`` standing with its bottom edge centred on ``(cx, bottom)``."""
-    return cx - w / 2, bottom - h, cx + w / 2, bottom
 
 
 def union_box(boxes: Iterable[Sequence[float]]) -> Box:
@@ -128,21 +117,47 @@ def int_size(h: float, aspect: float) -> tuple[int, int]:
     return wi, max(1, round(wi / aspect))
 
 
-def int_box_of_size(cx: float, bottom: float, w: float, h: float) -> IntBox:
-    """Integer box with exactly ``round(w)`` × ``round(h)`` pixels, bottom-centred on ``(cx, bottom)``.
+def int_box_at(
+    x: float,
+    bottom: float,
+    h: float,
+    aspect: float,
+    canvas_wh: Sequence[int],
+    *,
+    anchor: Literal["left", "center"] = "left",
+) -> IntBox:
+    """Integer box of height ``h`` and aspect ``aspect`` (size from :func:`int_size`) standing on ``bottom``, its
+    left edge (``anchor="left"``) or its centre (``"center"``) at ``x``.
 
-    Rounding the size once (not each edge) keeps the aspect ratio within a pixel of the requested one.
+    A side longer than the canvas is cut to it, then the box is moved inside the canvas if rounding pushed it out.
     """
-    wi, hi = max(1, round(w)), max(1, round(h))
-    x0, y1 = round(cx - wi / 2), round(bottom)
+    wi, hi = int_size(h, aspect)
+    width, height = canvas_wh
+    wi, hi = min(wi, width), min(hi, height)
+    left = x - wi / 2 if anchor == "center" else x
+    x0 = min(max(round(left), 0), width - wi)
+    y1 = min(max(round(bottom), hi), height)
     return int(x0), int(y1 - hi), int(x0 + wi), int(y1)
 
 
-def bbox_of_mask(mask: np.ndarray, threshold: float = 0.0) -> IntBox | None:
-    """Tight box of the pixels of a 2-D array above ``threshold``, or None when there are none."""
+@overload
+def mask_bbox(
+    mask: np.ndarray, threshold: float = ..., *, full_if_empty: Literal[False] = ...
+) -> IntBox | None: ...
+
+
+@overload
+def mask_bbox(mask: np.ndarray, threshold: float = ..., *, full_if_empty: Literal[True]) -> IntBox: ...
+
+
+def mask_bbox(mask: np.ndarray, threshold: float = 0.5, *, full_if_empty: bool = False) -> IntBox | None:
+    """Tight box of the pixels of a 2-D array strictly above ``threshold``.
+
+    When there are none: None, or the whole array ``(0, 0, width, height)`` with ``full_if_empty``.
+    """
     on = mask > threshold
     ys = np.flatnonzero(on.any(axis=1))
     if ys.size == 0:
-        return None
+        return (0, 0, int(mask.shape[1]), int(mask.shape[0])) if full_if_empty else None
     xs = np.flatnonzero(on.any(axis=0))
     return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from gen4gen.backends.base import Placement
-from gen4gen.geometry.boxes import IntBox, bbox_of_mask, box_wh, shift_inside
+from gen4gen.geometry.boxes import IntBox, box_wh, mask_bbox, shift_inside
+from gen4gen.geometry.layout import Placement
 
 VISIBLE_THRESHOLD = 0.5
 """Mask value from which a pixel counts as part of an instance when computing its tight box."""
@@ -142,7 +142,7 @@ def _visible_box(mask: np.ndarray, region: IntBox | None) -> IntBox | None:
     if region is None:
         return None
     x0, y0, x1, y1 = region
-    inner = bbox_of_mask(mask[y0:y1, x0:x1], VISIBLE_THRESHOLD - 1e-6)
+    inner = mask_bbox(mask[y0:y1, x0:x1], VISIBLE_THRESHOLD - 1e-6)
     if inner is None:
         return None
     return inner[0] + x0, inner[1] + y0, inner[2] + x0, inner[3] + y0

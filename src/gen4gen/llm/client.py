@@ -29,8 +29,9 @@ import httpx
 from pydantic import Field
 
 from gen4gen import __version__
-from gen4gen.backends.base import BackendOptions, ResponseCache
 from gen4gen.errors import LLMBadResponse, LLMError, LLMRequestRejected, LLMUnavailable  # noqa: F401
+from gen4gen.llm.cache import ResponseCache
+from gen4gen.options import StrictOptions
 
 log = logging.getLogger("gen4gen")
 
@@ -40,23 +41,48 @@ _FORMAT_LEVELS = ("none", "json_object", "json_schema")
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "structured output", "guided")
 
 
-class EndpointOptions(BackendOptions):
+class EndpointOptions(StrictOptions):
     """Options shared by every backend that talks to an OpenAI-compatible endpoint (flat keys under the stage)."""
 
-    base_url: str | None = None  # else $OPENAI_BASE_URL, else https://api.openai.com/v1
-    model: str | None = None  # else the backend's model environment variable
-    api_key_env: str = "OPENAI_API_KEY"  # the *name* of the variable holding the key; the key is never config
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1)
-    timeout_s: float = Field(60.0, gt=0)
-    max_concurrency: int = Field(8, ge=1, le=256)
-    requests_per_minute: float | None = Field(None, gt=0)  # None: no client-side limit
-    max_retries: int = Field(4, ge=0, le=20)
-    retry_backoff_s: float = Field(0.5, ge=0)  # first backoff; doubles per retry, with jitter
-    retry_max_wait_s: float = Field(60.0, ge=0)  # longest single wait, Retry-After included; longer = give up
-    unavailable_cooldown_s: float = Field(30.0, ge=0)  # once the endpoint is found down, fail fast this long
-    response_format: Literal["auto", "json_schema", "json_object", "none"] = "auto"
-    send_seed: bool = True  # send a per-sample seed (OpenAI, vLLM, Ollama and llama.cpp accept it)
+    base_url: str | None = Field(
+        None,
+        min_length=1,
+        description="Endpoint, e.g. http://localhost:8000/v1; none: $OPENAI_BASE_URL, else https://api.openai.com/v1.",
+    )
+    model: str | None = Field(None, min_length=1, description="Model name; none: the backend's model variable.")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the API key (the key itself is never config).",
+    )
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int | None = Field(
+        None, ge=1, le=1_000_000, description="Longest answer in tokens; none: the server's default."
+    )
+    timeout_s: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for one answer.")
+    max_concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
+    requests_per_minute: float | None = Field(
+        None, gt=0, le=1_000_000, description="Client-side rate limit; none: no limit."
+    )
+    max_retries: int = Field(
+        4, ge=0, le=20, description="Retries after a timeout, a connection error or HTTP 408/409/425/429/5xx."
+    )
+    retry_backoff_s: float = Field(
+        0.5, ge=0, le=600, description="First wait before a retry (s); doubles per retry, with jitter."
+    )
+    retry_max_wait_s: float = Field(
+        60.0, ge=0, le=3600, description="Longest single wait (s), Retry-After included; longer: give up."
+    )
+    unavailable_cooldown_s: float = Field(
+        30.0, ge=0, le=3600, description="Once the endpoint is found down, fail fast for this long (s)."
+    )
+    response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        "auto",
+        description="Structured output asked for; auto: JSON schema, downgraded when the server rejects it.",
+    )
+    send_seed: bool = Field(
+        True, description="Send a per-sample seed (OpenAI, vLLM, Ollama and llama.cpp accept it)."
+    )
 
 
 @dataclass(frozen=True)

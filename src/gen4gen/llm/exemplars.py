@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gen4gen.backends.compose.priors import canonical_name
+from gen4gen.priors import canonical_name
 from gen4gen.prompts import load_data
 
 
@@ -53,9 +53,6 @@ class ExemplarIndex:
             for name in names:
                 for token in {name, *name.split()}:
                     self._postings[token].add(i)
-
-    def __len__(self) -> int:
-        return len(self.exemplars)
 
     def nearest(self, names: Sequence[str], k: int) -> list[Exemplar]:
         """The ``k`` exemplars most similar to ``names`` (deterministic: ties go to the earlier exemplar)."""

@@ -3,7 +3,8 @@
 Writes ``composites/<id>.png`` (concepts on black), ``masks/<id>/<k>_<concept>.png`` (one soft instance mask per
 concept, after occlusion) and ``masks/<id>_union.png``. The photo choice, layout, augmentations, scene suggestion
 and planner provenance are recorded. A sample where a concept is mostly hidden is rejected with its reason; the
-stage keeps making samples until each composition has ``samples`` accepted ones (or gives up after 4x tries).
+stage keeps making samples until each composition has ``samples`` accepted ones (or gives up after 4x tries):
+each wave asks for as many new tries as samples are still missing, so no more is made than needed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,19 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gen4gen.backends.base import ConceptRequest, Layout, LayoutPlanner, PlanJob
+from gen4gen.backends.base import Backend, ConceptRequest, Layout, LayoutPlanner, PlanJob
+from gen4gen.config import RunConfig
+from gen4gen.errors import ItemError, StageError
 from gen4gen.geometry.compositing import paste_cutouts, sample_augment
+from gen4gen.io.atomic import file_sha256
 from gen4gen.io.images import mask_to_u8, save_png
 from gen4gen.io.sources import Composition
 from gen4gen.manifest import DONE, REJECTED, Record, fingerprint
+from gen4gen.manifest.records import ComposeData, ObjectData, SegmentData, read
 from gen4gen.seeds import derive_seed
-from gen4gen.stages.common import SAMPLES_META, Context, StageError, StageStats, require_backend, safe_stem
+from gen4gen.stages.base import Context, Outcome, Stage, Tally, WorkItem, per_item, timed
+from gen4gen.stages.common import SAMPLES_META, safe_stem
 
-STAGE = "compose"
-STAGE_VERSION = "1"
 MAX_TRIES_FACTOR = 4
 
 
@@ -43,118 +47,246 @@ class Cutout:
     aspect: float
 
 
-def compose_stage(ctx: Context, src: Path, compositions: list[Composition]) -> StageStats:
-    stats = StageStats(STAGE)
-    started = time.perf_counter()
-    planner: LayoutPlanner = require_backend(ctx, STAGE)  # type: ignore[assignment]
-    accepted_keys: list[str] = []
-    plans = [(comp, _cutouts_by_concept(ctx, src, comp)) for comp in compositions]
-    plans = [(comp, cut) for comp, cut in plans if cut is not None]
-    target = ctx.config.samples
-    with ctx.reporter.task("compose", target * len(plans)) as advance:
-        for comp, cutouts in plans:
-            assert cutouts is not None
-            accepted_keys += _compose_composition(ctx, planner, comp, cutouts, stats, advance)
-    ctx.manifest.set_meta(SAMPLES_META, json.dumps(accepted_keys))
-    stats.seconds = time.perf_counter() - started
-    return stats
+@dataclass(frozen=True)
+class SampleInputs:
+    """What one try needs: the composition, the usable cut-outs of each concept, the scene phrases."""
+
+    composition: str
+    cutouts: tuple[tuple[Cutout, ...], ...]
+    scenes: tuple[str, ...]
 
 
-def _cutouts_by_concept(ctx: Context, src: Path, comp: Composition) -> list[list[Cutout]] | None:
-    """The usable cut-outs of each concept of a composition, or None (reported) when a concept has none."""
-    result = []
-    for concept in comp.concepts:
-        found = []
-        for photo in concept.photos:
-            record = ctx.manifest.get("segment", photo.relative_to(src).as_posix())
-            if record is not None and record.status == DONE:
-                path = record.data["cutout"]
-                found.append(
-                    Cutout(
-                        concept.name, concept.folder, record.key, path, record.outputs[path], record.data["aspect"]
-                    )
-                )
-        if not found:
-            ctx.reporter.warn(
-                f"composition {comp.id!r}: concept {concept.folder!r} has no usable cut-out; composition skipped"
-            )
-            return None
-        result.append(found)
-    return result
+@dataclass
+class _Progress:
+    """One composition's tries so far (driver side)."""
+
+    inputs: SampleInputs
+    config_fp: str
+    tried: int = 0
+    accepted: list[str] = field(default_factory=list)
 
 
-def _compose_composition(
-    ctx: Context,
-    planner: LayoutPlanner,
-    comp: Composition,
-    cutouts: list[list[Cutout]],
-    stats: StageStats,
-    advance: Callable[[int], None],
-) -> list[str]:
-    section = ctx.config.compose
-    canvas = (section.canvas, section.canvas)
-    planner_id = planner.identity()
-    names = [c[0].concept for c in cutouts]
-    scenes = planner.suggest_scenes(names, np.random.default_rng(derive_seed(ctx.config.seed, "scenes", comp.id)))
-    config_fp = fingerprint(
-        STAGE_VERSION,
-        section.model_dump(mode="json"),
-        planner_id,
-        [[c.sha256 for c in group] for group in cutouts],
-        scenes,
-    )
-    accepted: list[str] = []
-    warned: set[str] = set()
-    target = ctx.config.samples
-    index = 0
-    while len(accepted) < target and index < MAX_TRIES_FACTOR * target:
-        batch = list(range(index, min(index + ctx.config.batch_size, MAX_TRIES_FACTOR * target)))
-        index = batch[-1] + 1
-        pending: list[tuple[int, str, int, str, Record | None]] = []
-        for i in batch:
-            key = f"{comp.id}/{i:05d}"
-            seed = derive_seed(ctx.config.seed, STAGE, key)
-            fp = fingerprint(config_fp, seed)
-            current = ctx.manifest.is_current(STAGE, key, fp)
-            if current is not None:
-                stats.reused += current.status == DONE
-                if current.status != DONE:
-                    stats.rejected[current.message or "rejected"] += 1
-                pending.append((i, key, seed, fp, current))
-            else:
-                pending.append((i, key, seed, fp, None))
-        jobs: list[PlanJob] = []
-        chosen: dict[int, tuple[list[Cutout], np.random.Generator]] = {}
-        for i, _key, seed, _, current in pending:
-            if current is None:
-                rng = np.random.default_rng(seed)
-                picks = [group[int(rng.integers(len(group)))] for group in cutouts]
-                chosen[i] = (picks, rng)
-                jobs.append(PlanJob([ConceptRequest(p.concept, p.aspect) for p in picks], canvas, rng))
-        layouts = iter(planner.plan_batch(jobs)) if jobs else iter(())
-        for i, key, seed, fp, current in pending:
-            if len(accepted) >= target:
+class ComposeStage(Stage):
+    name = "compose"
+
+    def __init__(self, run_dir: Path, config: RunConfig, src: Path, compositions: list[Composition]) -> None:
+        super().__init__(run_dir, config)
+        self.src = src
+        self.compositions = compositions
+        self._warned: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "compositions": [], "_warned": set()}  # workers need neither
+
+    def total(self, ctx: Context) -> int:
+        return self.config.samples * len(self.compositions)
+
+    def plan(self, ctx: Context, tally: Tally) -> Iterator[list[WorkItem]]:
+        """Waves of tries until every composition has its samples; then records the accepted ones, in order."""
+        planner = ctx.backends.get(self.spec)
+        assert isinstance(planner, LayoutPlanner)
+        states = [s for s in (self._start(ctx, planner, comp) for comp in self.compositions) if s is not None]
+        target, limit = self.config.samples, MAX_TRIES_FACTOR * self.config.samples
+        while True:
+            wave: list[tuple[_Progress, WorkItem]] = []
+            for state in states:
+                wanted = target - len(state.accepted)
+                while wanted > 0 and state.tried < limit:
+                    key = f"{state.inputs.composition}/{state.tried:05d}"
+                    state.tried += 1
+                    seed = derive_seed(self.config.seed, self.name, key)
+                    fp = fingerprint(state.config_fp, seed)
+                    current = self.is_current(ctx, key, fp)
+                    if current is None:
+                        wave.append((state, WorkItem(key, fp, seed, state.inputs)))
+                        wanted -= 1
+                    else:
+                        tally.reused(current)
+                        if current.status == DONE:
+                            state.accepted.append(key)
+                            wanted -= 1
+            if not wave:
                 break
-            if current is None:
-                picks, rng = chosen[i]
-                layout = next(layouts)
-                for note in layout.notes:
-                    if note.startswith("unknown size") and note not in warned:
-                        warned.add(note)
-                        ctx.reporter.warn(f"composition {comp.id!r}: {note}; name the folder after a known object")
-                current = _make_sample(ctx, comp, key, seed, fp, picks, layout, rng, scenes, planner_id)
-                if current.status == DONE:
-                    stats.made += 1
-                else:
-                    stats.rejected[current.message or "rejected"] += 1
-            if current.status == DONE:
-                accepted.append(key)
-                advance(1)
-    if len(accepted) < target:
-        ctx.reporter.warn(
-            f"composition {comp.id!r}: only {len(accepted)} of {target} samples accepted after {index} tries"
+            yield [item for _, item in wave]
+            for state, item in wave:  # committed by now
+                record = ctx.manifest.get(self.name, item.key)
+                if record is not None and record.status == DONE:
+                    state.accepted.append(item.key)
+            for state in states:
+                state.accepted.sort()  # keys are zero-padded: sample order is try order
+        for state in states:
+            if len(state.accepted) < target:
+                ctx.reporter.warn(
+                    f"composition {state.inputs.composition!r}: only {len(state.accepted)} of "
+                    f"{target} samples accepted after {state.tried} tries"
+                )
+        ctx.manifest.set_meta(SAMPLES_META, json.dumps([key for s in states for key in s.accepted]))
+
+    def _start(self, ctx: Context, planner: LayoutPlanner, comp: Composition) -> _Progress | None:
+        cutouts = self._cutouts(ctx, comp)
+        if cutouts is None:
+            return None
+        names = [group[0].concept for group in cutouts]
+        rng = np.random.default_rng(derive_seed(self.config.seed, "scenes", comp.id))
+        scenes = planner.suggest_scenes(names, rng)
+        config_fp = fingerprint(
+            self.version,
+            self.config.compose.model_dump(mode="json"),
+            planner.identity(),
+            [[c.sha256 for c in group] for group in cutouts],
+            scenes,
         )
-    return accepted
+        return _Progress(SampleInputs(comp.id, cutouts, tuple(scenes)), config_fp)
+
+    def _cutouts(self, ctx: Context, comp: Composition) -> tuple[tuple[Cutout, ...], ...] | None:
+        """The usable cut-outs of each concept of a composition, or None (reported) when a concept has none."""
+        result = []
+        for concept in comp.concepts:
+            found = []
+            for photo in concept.photos:
+                record = ctx.manifest.get("segment", photo.relative_to(self.src).as_posix())
+                if record is not None and record.status == DONE:
+                    data = read(SegmentData, record)
+                    found.append(
+                        Cutout(
+                            concept.name,
+                            concept.folder,
+                            record.key,
+                            data.cutout,
+                            record.outputs[data.cutout],
+                            data.aspect,
+                        )
+                    )
+            if not found:
+                ctx.reporter.warn(
+                    f"composition {comp.id!r}: concept {concept.folder!r} has no usable cut-out; "
+                    "composition skipped"
+                )
+                return None
+            result.append(tuple(found))
+        return tuple(result)
+
+    # -------------------------------------------------------------------------------------------- any process
+    def work(self, items: list[WorkItem], backend: Backend) -> list[Outcome]:
+        assert isinstance(backend, LayoutPlanner)
+        canvas = (self.config.compose.canvas, self.config.compose.canvas)
+        started = time.perf_counter()
+        tries = []
+        for item in items:
+            inputs: SampleInputs = item.inputs
+            rng = np.random.default_rng(item.seed)
+            picks = [group[int(rng.integers(len(group)))] for group in inputs.cutouts]
+            tries.append((item, picks, rng))
+        jobs = [
+            PlanJob([ConceptRequest(p.concept, p.aspect) for p in picks], canvas, rng) for _, picks, rng in tries
+        ]
+        layouts = per_item(backend.plan_batch, lambda job: backend.plan(job.concepts, job.canvas, job.rng), jobs)
+        planned = timed(started, len(items))
+        outcomes = []
+        for (item, picks, rng), layout in zip(tries, layouts, strict=True):
+            if isinstance(layout, ItemError):
+                outcomes.append(self.failed(item, f"sample {item.key}: {layout}"))
+                continue
+            try:
+                outcomes.append(self._make(item, picks, layout, rng, backend.identity(), planned))
+            except ItemError as exc:
+                outcomes.append(self.failed(item, f"sample {item.key}: {exc}"))
+        return outcomes
+
+    def _make(
+        self,
+        item: WorkItem,
+        picks: list[Cutout],
+        layout: Layout,
+        rng: np.random.Generator,
+        planner_id: dict[str, Any],
+        planned: float,
+    ) -> Outcome:
+        section = self.config.compose
+        canvas = (section.canvas, section.canvas)
+        started = time.perf_counter()
+        items, augments = [], []
+        for pick, placement in zip(picks, layout.placements, strict=True):
+            augment = sample_augment(
+                rng, section.flip_p, section.max_rotation_deg, section.max_shift_frac, placement.bbox
+            )
+            augments.append(augment)
+            items.append((_load_cutout(self.run_dir / pick.path, pick.sha256), placement, augment))
+        inputs: SampleInputs = item.inputs
+        scene = inputs.scenes[int(rng.integers(len(inputs.scenes)))] if inputs.scenes else layout.scene
+        composite = paste_cutouts(canvas, items)
+        sid = sample_id(item.key)
+        objects = []
+        for k, (pick, placement, augment, box) in enumerate(
+            zip(picks, layout.placements, augments, composite.boxes, strict=True)
+        ):
+            rgba = items[k][0]
+            bw, bh = placement.bbox[2] - placement.bbox[0], placement.bbox[3] - placement.bbox[1]
+            expected = float(rgba[:, :, 3].mean()) / 255.0 * bw * bh
+            visible = float(composite.instance_masks[k].sum()) / max(expected, 1.0)
+            objects.append(
+                ObjectData(
+                    name=pick.concept,
+                    folder=pick.folder,
+                    concept_id=pick.folder,
+                    photo=pick.source,
+                    bbox=tuple(int(v) for v in box) if box is not None else None,
+                    planned_bbox=placement.bbox,
+                    depth=placement.depth,
+                    augment=asdict(augment),
+                    visible=round(min(visible, 1.0), 4),
+                    mask=f"masks/{sid}/{k}_{safe_stem(pick.folder)}.png",
+                )
+            )
+        data = ComposeData(
+            composition=inputs.composition,
+            sample_id=sid,
+            canvas=canvas,
+            objects=objects,
+            scene=scene,
+            notes=layout.notes,
+            provenance=layout.provenance,
+        )
+        warnings = [
+            f"composition {inputs.composition!r}: {n}" for n in layout.notes if n.startswith("unknown size")
+        ]
+        hidden = [o for o in objects if o.bbox is None or o.visible < section.min_visible]
+        if hidden:
+            worst = min(hidden, key=lambda o: o.visible)
+            reason = f"concept mostly hidden (< {section.min_visible:.0%} visible)"
+            rejected = data.model_copy(update={"worst": worst.name}).model_dump(mode="json")
+            record = Record(
+                self.name, item.key, REJECTED, item.fingerprint, item.seed, planner_id, {}, rejected, reason
+            )
+            return Outcome(record, warnings)
+        outputs = {}
+        composite_path = f"composites/{sid}.png"
+        outputs[composite_path] = save_png(self.run_dir / composite_path, composite.rgb)
+        for k, obj in enumerate(objects):
+            outputs[obj.mask] = save_png(self.run_dir / obj.mask, mask_to_u8(composite.instance_masks[k]))
+        union_path = f"masks/{sid}_union.png"
+        outputs[union_path] = save_png(self.run_dir / union_path, mask_to_u8(composite.union))
+        data = data.model_copy(update={"composite": composite_path, "union_mask": union_path})
+        seconds = planned + timed(started, 1)
+        record = Record(
+            self.name,
+            item.key,
+            DONE,
+            item.fingerprint,
+            item.seed,
+            planner_id,
+            outputs,
+            data.model_dump(mode="json"),
+            seconds=seconds,
+        )
+        return Outcome(record, warnings)
+
+    # ------------------------------------------------------------------------------------------------ driver
+    def commit(self, ctx: Context, outcome: Outcome, tally: Tally) -> None:
+        fresh = [w for w in outcome.warnings if w not in self._warned]
+        self._warned.update(fresh)
+        outcome.warnings = [f"{w}; name the folder after a known object" for w in fresh]
+        super().commit(ctx, outcome, tally)
 
 
 def sample_id(key: str) -> str:
@@ -167,91 +299,25 @@ def sample_id(key: str) -> str:
 
 @lru_cache(maxsize=256)
 def _load_cutout(path: Path, sha256: str) -> np.ndarray:
-    """A cut-out as RGBA uint8; cached by content hash since samples reuse the same few cut-outs."""
+    """A cut-out as RGBA uint8, checked against the hash its segment record holds; cached by that hash."""
+    try:
+        actual = file_sha256(path)
+    except OSError as exc:
+        raise ItemError(f"{path}: cut-out missing ({exc.strerror}); rerun `gen4gen segment`") from exc
+    if actual != sha256:
+        raise ItemError(f"{path}: cut-out changed since it was segmented; rerun `gen4gen segment`")
     with Image.open(path) as im:
         return np.asarray(im.convert("RGBA"))
 
 
-def _make_sample(
-    ctx: Context,
-    comp: Composition,
-    key: str,
-    seed: int,
-    fp: str,
-    picks: list[Cutout],
-    layout: Layout,
-    rng: np.random.Generator,
-    scenes: list[str],
-    planner_id: dict[str, Any],
-) -> Record:
-    section = ctx.config.compose
-    canvas = (section.canvas, section.canvas)
-    started = time.perf_counter()
-    items, augments = [], []
-    for pick, placement in zip(picks, layout.placements, strict=True):
-        augment = sample_augment(
-            rng, section.flip_p, section.max_rotation_deg, section.max_shift_frac, placement.bbox
-        )
-        augments.append(augment)
-        items.append((_load_cutout(ctx.run_dir / pick.path, pick.sha256), placement, augment))
-    scene = scenes[int(rng.integers(len(scenes)))] if scenes else layout.scene
-    composite = paste_cutouts(canvas, items)
-    sid = sample_id(key)
-    objects: list[dict[str, Any]] = []
-    for k, (pick, placement, augment, box) in enumerate(
-        zip(picks, layout.placements, augments, composite.boxes, strict=True)
-    ):
-        rgba = items[k][0]
-        bw, bh = placement.bbox[2] - placement.bbox[0], placement.bbox[3] - placement.bbox[1]
-        expected = float(rgba[:, :, 3].mean()) / 255.0 * bw * bh
-        visible = float(composite.instance_masks[k].sum()) / max(expected, 1.0)
-        objects.append(
-            {
-                "name": pick.concept,
-                "folder": pick.folder,
-                "photo": pick.source,
-                "bbox": [int(v) for v in box] if box is not None else None,
-                "planned_bbox": list(placement.bbox),
-                "depth": placement.depth,
-                "augment": asdict(augment),
-                "visible": round(min(visible, 1.0), 4),
-                "mask": f"masks/{sid}/{k}_{safe_stem(pick.folder)}.png",
-            }
-        )
-    data = {
-        "composition": comp.id,
-        "sample_id": sid,
-        "canvas": list(canvas),
-        "objects": objects,
-        "scene": scene,
-        "notes": layout.notes,
-        "provenance": layout.provenance,
-    }
-    hidden = [o for o in objects if o["bbox"] is None or o["visible"] < section.min_visible]
-    if hidden:
-        worst = min(hidden, key=lambda o: o["visible"])
-        reason = f"concept mostly hidden (< {section.min_visible:.0%} visible)"
-        record = Record(STAGE, key, REJECTED, fp, seed, planner_id, {}, {**data, "worst": worst["name"]}, reason)
-        ctx.manifest.put(record)
-        return record
-    outputs = {}
-    composite_path = f"composites/{sid}.png"
-    outputs[composite_path] = save_png(ctx.run_dir / composite_path, composite.rgb)
-    for k, obj in enumerate(objects):
-        outputs[obj["mask"]] = save_png(ctx.run_dir / obj["mask"], mask_to_u8(composite.instance_masks[k]))
-    union_path = f"masks/{sid}_union.png"
-    outputs[union_path] = save_png(ctx.run_dir / union_path, mask_to_u8(composite.union))
-    data.update(composite=composite_path, union_mask=union_path)
-    record = Record(STAGE, key, DONE, fp, seed, planner_id, outputs, data, seconds=time.perf_counter() - started)
-    ctx.manifest.put(record)
-    return record
-
-
-def require_samples(ctx: Context) -> list[Record]:
+def accepted_samples(ctx: Context) -> list[Record]:
     """The accepted compose records of the current run, in order."""
+    raw = ctx.manifest.get_meta(SAMPLES_META)
+    if raw is None:
+        raise StageError(f"{ctx.run_dir}: no composed samples yet; run `gen4gen compose` (or `gen4gen run`) first")
     records = []
-    for key in ctx.sample_keys():
-        record = ctx.manifest.get(STAGE, key)
+    for key in json.loads(raw):
+        record = ctx.manifest.get(ComposeStage.name, key)
         if record is None or record.status != DONE:
             raise StageError(f"{ctx.run_dir}: sample {key} is missing from the manifest; rerun `gen4gen compose`")
         records.append(record)

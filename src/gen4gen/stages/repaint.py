@@ -3,68 +3,94 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from gen4gen.backends.base import Inpainter, Placement, RepaintRequest
+from gen4gen.backends.base import Backend, Inpainter, Placement, RepaintRequest
+from gen4gen.errors import ItemError
 from gen4gen.io.images import load_image, load_mask, save_png
 from gen4gen.manifest import DONE, Record, fingerprint
+from gen4gen.manifest.records import ComposeData, RepaintData, read
 from gen4gen.seeds import derive_seed
-from gen4gen.stages.common import Context, StageStats, chunks, require_backend
-from gen4gen.stages.compose import require_samples
-
-STAGE = "repaint"
-STAGE_VERSION = "1"
+from gen4gen.stages.base import Context, Outcome, Stage, Tally, WorkItem, per_item, timed
+from gen4gen.stages.compose import accepted_samples
 
 
-def placements_of(compose: Record) -> list[Placement]:
-    return [Placement(o["name"], tuple(o["bbox"]), o["depth"]) for o in compose.data["objects"]]
+def placements_of(data: ComposeData) -> list[Placement]:
+    """The visible boxes of a sample's objects, as the repainter and captioner see them."""
+    return [Placement(o.name, o.bbox, o.depth) for o in data.objects if o.bbox is not None]
 
 
-def repaint_stage(ctx: Context) -> StageStats:
-    stats = StageStats(STAGE)
-    started = time.perf_counter()
-    samples = require_samples(ctx)
-    inpainter: Inpainter = require_backend(ctx, STAGE)  # type: ignore[assignment]
-    identity = inpainter.identity()
-    with ctx.reporter.task("repaint", len(samples)) as advance:
-        for batch in chunks(samples, ctx.config.batch_size):
-            todo = []
-            for compose in batch:
-                seed = derive_seed(ctx.config.seed, STAGE, compose.key)
-                fp = fingerprint(STAGE_VERSION, compose.fingerprint, compose.outputs, identity, seed)
-                if ctx.manifest.is_current(STAGE, compose.key, fp) is not None:
-                    stats.reused += 1
-                    advance(1)
-                else:
-                    todo.append((compose, seed, fp))
-            if not todo:
+@dataclass(frozen=True)
+class RepaintInputs:
+    sample: ComposeData
+
+
+class RepaintStage(Stage):
+    name = "repaint"
+
+    def total(self, ctx: Context) -> int:
+        return len(accepted_samples(ctx))
+
+    def plan(self, ctx: Context, tally: Tally) -> Iterator[list[WorkItem]]:
+        identity = ctx.backends.get(self.spec).identity()
+        wave = []
+        for compose in accepted_samples(ctx):
+            seed = derive_seed(self.config.seed, self.name, compose.key)
+            fp = fingerprint(self.version, compose.fingerprint, compose.outputs, identity, seed)
+            current = self.is_current(ctx, compose.key, fp)
+            if current is not None:
+                tally.reused(current)
+            else:
+                wave.append(WorkItem(compose.key, fp, seed, RepaintInputs(read(ComposeData, compose))))
+        yield wave
+
+    def work(self, items: list[WorkItem], backend: Backend) -> list[Outcome]:
+        assert isinstance(backend, Inpainter)
+        started = time.perf_counter()
+        requests, outcomes = [], {}
+        for item in items:
+            try:
+                requests.append((item, self._request(item)))
+            except ItemError as exc:
+                outcomes[item.key] = self.failed(item, f"sample {item.key}: {exc}")
+        results = per_item(backend.repaint_batch, backend.repaint, [r for _, r in requests]) if requests else []
+        per = timed(started, len(items))
+        identity = backend.identity()
+        for (item, _), result in zip(requests, results, strict=True):
+            if isinstance(result, ItemError):
+                outcomes[item.key] = self.failed(item, f"sample {item.key}: {result}")
                 continue
-            batch_started = time.perf_counter()
-            requests = [_request(ctx, compose, seed) for compose, seed, _ in todo]
-            results = inpainter.repaint_batch(requests)
-            per_item = (time.perf_counter() - batch_started) / len(todo)
-            for (compose, seed, fp), result in zip(todo, results, strict=True):
-                path = f"images/{compose.data['sample_id']}.png"
-                outputs = {path: save_png(ctx.run_dir / path, result.image)}
-                data = {"image": path, "scene": result.scene, "info": result.info}
-                ctx.manifest.put(
-                    Record(STAGE, compose.key, DONE, fp, seed, identity, outputs, data, seconds=per_item)
-                )
-                stats.made += 1
-                advance(1)
-    stats.seconds = time.perf_counter() - started
-    return stats
+            sample: ComposeData = item.inputs.sample
+            path = f"images/{sample.sample_id}.png"
+            outputs = {path: save_png(self.run_dir / path, result.image)}
+            data = RepaintData(image=path, scene=result.scene, info=result.info)
+            record = Record(
+                self.name,
+                item.key,
+                DONE,
+                item.fingerprint,
+                item.seed,
+                identity,
+                outputs,
+                data.model_dump(mode="json"),
+            )
+            record.seconds = per
+            outcomes[item.key] = Outcome(record)
+        return [outcomes[item.key] for item in items]
 
-
-def _request(ctx: Context, compose: Record, seed: int) -> RepaintRequest:
-    composite = load_image(ctx.run_dir / compose.data["composite"]).rgb
-    height, width = composite.shape[:2]
-    masks = [load_mask(ctx.run_dir / o["mask"], (width, height)) for o in compose.data["objects"]]
-    return RepaintRequest(
-        composite=composite,
-        instance_masks=[np.ascontiguousarray(m) for m in masks],
-        placements=placements_of(compose),
-        scene=compose.data.get("scene"),
-        seed=seed,
-    )
+    def _request(self, item: WorkItem) -> RepaintRequest:
+        sample: ComposeData = item.inputs.sample
+        assert sample.composite is not None
+        composite = load_image(self.run_dir / sample.composite).rgb
+        height, width = composite.shape[:2]
+        masks = [load_mask(self.run_dir / o.mask, (width, height)) for o in sample.objects]
+        return RepaintRequest(
+            composite=composite,
+            instance_masks=[np.ascontiguousarray(m) for m in masks],
+            placements=placements_of(sample),
+            scene=sample.scene,
+            seed=int(item.seed or 0),
+        )

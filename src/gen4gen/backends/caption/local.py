@@ -8,12 +8,14 @@ come from a local folder or the Hugging Face cache (``HF_HUB_OFFLINE=1``: cache 
 
 from __future__ import annotations
 
-import re
 import threading
-from typing import Any, Literal
+from typing import Any
 
+from pydantic import Field, field_validator
+
+from gen4gen import hf
 from gen4gen.backends.base import BackendOptions, BackendUnavailable, Captioner, CaptionRequest, ItemError
-from gen4gen.backends.repaint.diffusion import offline, quiet_loading, resolve_device, resolve_dtype
+from gen4gen.text import limit_words
 
 INSTRUCTION = "Describe this image in detail in at most 30 words."
 LLAVA_15_TEMPLATE = (
@@ -27,18 +29,6 @@ _MODELS: dict[tuple[str, str, str], tuple[Any, Any, str]] = {}
 _LOCK = threading.Lock()
 
 
-def limit_words(text: str, max_words: int) -> str:
-    """Whitespace-normalised ``text`` of at most ``max_words`` words, cut at a sentence end when one is close."""
-    words = text.split()
-    if max_words <= 0 or len(words) <= max_words:
-        return " ".join(words)
-    cut = " ".join(words[:max_words])
-    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", cut)]
-    if ends and ends[-1] >= len(cut) // 2:
-        return cut[: ends[-1]]
-    return cut.rstrip(",;:") + "."
-
-
 class TransformersCaptioner(Captioner):
     """Detailed captions from a local LLaVA-style model (instruction-following) or BLIP (plain captioning)."""
 
@@ -48,15 +38,33 @@ class TransformersCaptioner(Captioner):
     options: Options
 
     class Options(BackendOptions):
-        model: str = "llava-hf/llava-1.5-7b-hf"
-        revision: str | None = None
-        instruction: str = INSTRUCTION  # placeholders: {concepts}, {scene}
-        blip_prefix: str = "a photography of"  # BLIP's conditional-captioning prefix ("" for none)
-        max_new_tokens: int = 77
-        num_beams: int = 1
-        batch_size: int = 4
-        dtype: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
-        device: str = "auto"
+        model: str = Field(
+            "llava-hf/llava-1.5-7b-hf",
+            min_length=1,
+            description="LLaVA-style chat model or BLIP: a local folder or a Hugging Face hub id",
+        )
+        revision: str | None = Field(None, min_length=1, description="hub revision (branch, tag or commit)")
+        instruction: str = Field(
+            INSTRUCTION,
+            min_length=1,
+            description="instruction for chat models; {concepts} and {scene} are filled in (BLIP ignores it)",
+        )
+        blip_prefix: str = Field(
+            "a photography of",
+            description="BLIP's conditional-captioning prefix, cut from the caption (empty: none)",
+        )
+        max_new_tokens: int = Field(77, ge=1, le=1024, description="longest caption generated, in tokens")
+        num_beams: int = Field(
+            1, ge=1, le=16, description="beam-search width (1: greedy); decoding is deterministic"
+        )
+        batch_size: int = Field(4, ge=1, le=256, description="images per generate call")
+        dtype: hf.DType = Field("auto", description=hf.DTYPE_HELP)
+        device: hf.Device = Field("auto", description=hf.DEVICE_HELP)
+
+        @field_validator("instruction")
+        @classmethod
+        def _known_placeholders(cls, value: str) -> str:
+            return hf.check_template(value, ("concepts", "scene"))
 
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)
@@ -67,8 +75,8 @@ class TransformersCaptioner(Captioner):
             raise BackendUnavailable(
                 "caption backend 'transformers' needs torch and transformers: pip install 'gen4gen[neural]'"
             ) from exc
-        self.device = resolve_device(self.options.device)
-        self.dtype = resolve_dtype(self.options.dtype, self.device)
+        self.device = hf.resolve_device(self.options.device)
+        self.dtype = hf.resolve_dtype(self.options.dtype, self.device)
         self.model, self.processor, self.family = self._load()
 
     def _load(self) -> tuple[Any, Any, str]:
@@ -79,35 +87,22 @@ class TransformersCaptioner(Captioner):
             return _MODELS[key]
 
     def _load_uncached(self) -> tuple[Any, Any, str]:
-        from pathlib import Path
-
         import transformers
 
-        spec = self.options.model
-        kwargs = {"revision": self.options.revision, "local_files_only": offline() or None}
-        path = Path(spec).expanduser()
-        if not path.exists() and (spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1):
-            raise BackendUnavailable(f"caption.model={spec}: no such folder; pass a model folder or a hub id")
-        source = str(path) if path.exists() else spec
-        try:
-            with quiet_loading():
-                config = transformers.AutoConfig.from_pretrained(source, **kwargs)
-                if config.model_type == "blip":
-                    family, model_cls = "blip", transformers.BlipForConditionalGeneration
-                else:
-                    family, model_cls = "chat", transformers.AutoModelForImageTextToText
-                processor = transformers.AutoProcessor.from_pretrained(source, **kwargs)
-                model = model_cls.from_pretrained(source, dtype=self.dtype, **kwargs)
-        except (OSError, ValueError, KeyError) as exc:
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            if source == spec:
-                raise BackendUnavailable(
-                    f"caption.model={spec}: not in the Hugging Face cache"
-                    + (" and HF_HUB_OFFLINE=1" if offline() else "")
-                    + f" ({reason}). Get it with `huggingface-cli download {spec}` on a machine with network, or "
-                    "pass a local folder: --set caption.model=DIR"
-                ) from exc
-            raise BackendUnavailable(f"caption.model={spec}: not a loadable captioning model ({reason})") from exc
+        kwargs = {"revision": self.options.revision, "local_files_only": hf.local_files_only()}
+
+        def load(source: str) -> tuple[Any, Any, str]:
+            config = transformers.AutoConfig.from_pretrained(source, **kwargs)
+            if config.model_type == "blip":
+                family, model_cls = "blip", transformers.BlipForConditionalGeneration
+            else:
+                family, model_cls = "chat", transformers.AutoModelForImageTextToText
+            processor = transformers.AutoProcessor.from_pretrained(source, **kwargs)
+            return model_cls.from_pretrained(source, dtype=self.dtype, **kwargs), processor, family
+
+        model, processor, family = hf.load_pretrained(
+            load, self.options.model, "caption.model", "captioning model"
+        )
         model.to(self.device).eval()
         tokenizer = getattr(processor, "tokenizer", None)
         if family == "chat" and tokenizer is not None:
@@ -178,7 +173,7 @@ class TransformersCaptioner(Captioner):
         import transformers
 
         where = str(getattr(self.model, "name_or_path", "") or "")
-        revision = where.split("/snapshots/")[1].split("/")[0] if "/snapshots/" in where else self.options.revision
+        revision = hf.snapshot_revision(where) or self.options.revision
         return {
             **super().identity(),
             "model": self.options.model,

@@ -14,73 +14,8 @@ import numpy as np
 from pydantic import Field
 
 from gen4gen.backends.base import BackendOptions, Captioner, CaptionRequest, Placement
-
-_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-_IRREGULAR = {
-    "mouse": "mice",
-    "person": "people",
-    "child": "children",
-    "man": "men",
-    "woman": "women",
-    "goose": "geese",
-    "tooth": "teeth",
-    "foot": "feet",
-    "ox": "oxen",
-    "cactus": "cacti",
-    "knife": "knives",
-    "leaf": "leaves",
-    "wolf": "wolves",
-    "shelf": "shelves",
-    "calf": "calves",
-    "loaf": "loaves",
-    "half": "halves",
-    "scarf": "scarves",
-    "tomato": "tomatoes",
-    "potato": "potatoes",
-    "hero": "heroes",
-    "echo": "echoes",
-    "mango": "mangoes",
-    "fungus": "fungi",
-    "octopus": "octopuses",
-    "bus": "buses",
-    "die": "dice",
-}
-_UNCHANGED = {"sheep", "fish", "deer", "moose", "bison", "series", "species", "aircraft", "salmon", "shrimp"}
-_PAIRS = {"sunglasses", "glasses", "scissors", "jeans", "pants", "trousers", "shorts", "headphones", "binoculars"}
-_A_BEFORE_VOWEL = ("uni", "use", "usu", "uti", "ute", "ure", "uro", "eu", "one", "once", "ukulele", "ewe")
-_AN_BEFORE_H = ("hour", "honest", "honor", "honour", "heir")
-
-
-def with_article(noun: str) -> str:
-    """``noun`` with its indefinite article: "an owl", "a unicorn", "an hour"."""
-    word = noun.strip().lower()
-    vowel_sound = (word[:1] in "aeiou" and not word.startswith(_A_BEFORE_VOWEL)) or word.startswith(_AN_BEFORE_H)
-    return f"{'an' if vowel_sound else 'a'} {noun.strip()}"
-
-
-def plural(noun: str) -> str:
-    """Plural of a (possibly multi-word) noun: the last word is inflected ("teddy bears", "two mice")."""
-    head, _, last = noun.strip().rpartition(" ")
-    low = last.lower()
-    if low in _IRREGULAR:
-        last = _IRREGULAR[low]
-    elif low in _UNCHANGED or low in _PAIRS:
-        pass
-    elif low.endswith(("s", "x", "z", "ch", "sh")):
-        last += "es"
-    elif low.endswith("y") and low[-2:-1] not in tuple("aeiou"):
-        last = last[:-1] + "ies"
-    else:
-        last += "s"
-    return f"{head} {last}" if head else last
-
-
-def count_phrase(noun: str, count: int) -> str:
-    """ "a cat", "two dogs", "a pair of sunglasses", "12 mugs"."""
-    number = _NUMBERS[count] if count < len(_NUMBERS) else str(count)
-    if noun.strip().rpartition(" ")[2].lower() in _PAIRS:
-        return f"a pair of {noun}" if count == 1 else f"{number} pairs of {noun}"
-    return with_article(noun) if count == 1 else f"{number} {plural(noun)}"
+from gen4gen.text import count_phrase, join, plural
+from gen4gen.text import with_article as with_article  # re-exported for gen4gen.backends.repaint.scenes
 
 
 @dataclass
@@ -126,12 +61,6 @@ def _units(placements: list[Placement]) -> list[_Unit]:
     return sorted(units, key=lambda u: u.cx)
 
 
-def _join(parts: list[str]) -> str:
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
 class TemplateCaptioner(Captioner):
     """Captions from a few templates filled with counts, left/right, between, next to and behind relations."""
 
@@ -163,7 +92,7 @@ class TemplateCaptioner(Captioner):
 
     def _bodies(self, units: list[_Unit], width: float, height: float, rng: np.random.Generator) -> list[str]:
         """Descriptions of the layout from the richest to the plainest; all of them name every concept."""
-        names_only = _join([u.phrase for u in units])
+        names_only = join([u.phrase for u in units])
         if len(units) == 1:
             return [names_only]
         ground = max(u.bottom for u in units)
@@ -178,9 +107,9 @@ class TemplateCaptioner(Captioner):
                 overlaps = min(u.x1, nearest.x1) - max(u.x0, nearest.x0) > 0
                 target = nearest.ref if overlaps and len(front) > 1 else "them" if len(front) > 1 else front[0].ref
                 behind.append(f"{u.phrase} behind {target}")
-            richest += ", " + _join(behind)
-            plain_back = f", {_join([u.phrase for u in back])} in the background"
-        return [richest, _join([u.phrase for u in front]) + plain_back, names_only]
+            richest += ", " + join(behind)
+            plain_back = f", {join([u.phrase for u in back])} in the background"
+        return [richest, join([u.phrase for u in front]) + plain_back, names_only]
 
     @staticmethod
     def _front(front: list[_Unit], width: float, rng: np.random.Generator) -> str:
@@ -200,4 +129,4 @@ class TemplateCaptioner(Captioner):
         if len(front) == 3 and rng.random() < 0.5:
             a, b, c = front
             return f"{b.phrase} between {a.phrase} and {c.phrase}"
-        return f"{_join([u.phrase for u in front])} side by side"
+        return f"{join([u.phrase for u in front])} side by side"

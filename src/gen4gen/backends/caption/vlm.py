@@ -33,12 +33,18 @@ _PREFIX = re.compile(r"^\s*(?:caption|description)\s*:\s*", re.IGNORECASE)
 
 
 class VLMCaptionerOptions(EndpointOptions):
-    temperature: float = Field(0.2, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(120, ge=1)
-    image_format: Literal["jpeg", "png"] = "jpeg"
-    jpeg_quality: int = Field(90, ge=50, le=100)
+    """Options of the ``vlm`` captioner: the endpoint's, plus how the image is sent."""
+
+    temperature: float = Field(0.2, ge=0.0, le=2.0, description="sampling temperature (low: literal captions)")
+    max_tokens: int | None = Field(
+        120, ge=1, le=4096, description="longest answer in tokens; none: the server's default"
+    )
+    image_format: Literal["jpeg", "png"] = Field("jpeg", description="how the image is encoded for the request")
+    jpeg_quality: int = Field(90, ge=50, le=100, description="JPEG quality of the image sent")
     max_side: int = Field(1024, ge=64, le=4096, description="longest image side sent; larger images are shrunk")
-    detail: Literal["auto", "low", "high"] = "auto"
+    detail: Literal["auto", "low", "high"] = Field(
+        "auto", description="OpenAI image detail level (low: fewer image tokens)"
+    )
 
 
 class VLMCaptioner(Captioner):

@@ -5,7 +5,7 @@ the output canvas), with the ``k`` most similar example layouts as few shots and
 Once per concept set (so cached across samples), a second request asks for real-world relative sizes.
 
 The answer is parsed tolerantly and validated: every concept gets exactly one box, matched by name (plurals and
-synonyms through :func:`~gen4gen.backends.compose.priors.canonical_name`; repeated concepts take boxes in
+synonyms through :func:`~gen4gen.priors.canonical_name`; repeated concepts take boxes in
 order); boxes must have an area and touch the canvas. Safe repairs (unknown or extra boxes dropped, normalised
 coordinates scaled, boxes moved inside the canvas) are recorded; anything else is sent back to the model with the
 reason, up to ``reask`` times, after which the offline :class:`PriorPlanner` plans the sample. Endpoint failures
@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from gen4gen.backends.base import BackendUnavailable, ConceptRequest, Layout, LayoutPlanner, Placement, PlanJob
-from gen4gen.backends.compose.prior import PriorPlanner
-from gen4gen.backends.compose.priors import canonical_name, size_prior
-from gen4gen.geometry.boxes import int_size, intersection, overlap_fraction, shift_inside
+from gen4gen.backends.base import BackendUnavailable, Layout, LayoutPlanner, PlanJob
+from gen4gen.backends.compose.prior import MinSizeDivisors, PriorPlanner
+from gen4gen.geometry.boxes import IntBox, int_box_at, intersection, overlap_fraction, shift_inside
+from gen4gen.geometry.layout import PAPER_MIN_SIZE_DIVISORS, ConceptRequest, Placement, min_box_area
 from gen4gen.llm.client import (
     ChatClient,
     ChatResult,
@@ -47,6 +47,7 @@ from gen4gen.llm.client import (
 )
 from gen4gen.llm.exemplars import ExemplarIndex, builtin_exemplars, coco_exemplars
 from gen4gen.llm.parse import ParseError, RawBox, parse_layout, parse_scenes, parse_sizes
+from gen4gen.priors import canonical_name, size_prior
 from gen4gen.prompts import load_prompt
 
 log = logging.getLogger("gen4gen")
@@ -57,18 +58,27 @@ _SHRINK, _SHRINK_STEPS = 0.9, 4  # repair of overlaps: shrink the whole set in s
 
 
 class LLMPlannerOptions(EndpointOptions):
-    reask: int = Field(2, ge=0, le=10, description="re-asks with the reason after an unusable answer")
-    template_canvas: int = Field(512, ge=64, le=4096, description="width of the canvas the model answers on")
-    exemplars: int = Field(4, ge=0, le=50, description="few-shot example layouts per request (k nearest)")
-    coco_instances: Path | None = Field(None, description="COCO instances JSON to draw examples from")
-    coco_captions: Path | None = Field(None, description="COCO captions JSON for those examples")
-    ask_sizes: bool = Field(
-        True, description="ask for real-world relative sizes (one cached call per concept set)"
+    reask: int = Field(2, ge=0, le=10, description="Re-asks, with the reason, after an unusable answer.")
+    template_canvas: int = Field(
+        512, ge=64, le=4096, description="Width (px) of the canvas the model answers on, shaped like the output."
     )
-    llm_size_weight: float = Field(0.5, ge=0, le=1, description="weight of the model's sizes vs the size priors")
-    max_hidden: float = Field(0.35, ge=0, le=1, description="largest share of a box covered by boxes in front")
-    min_size_divisors: tuple[float, float, float] = Field(
-        (5.0, 6.0, 8.0), description="minimum box area (side / d)² for <=3, 4 and >=5 concepts (the paper's)"
+    exemplars: int = Field(4, ge=0, le=50, description="Few-shot example layouts per request (the k nearest).")
+    coco_instances: Path | None = Field(
+        None, description="COCO instances JSON to draw the examples from; none: the built-in examples."
+    )
+    coco_captions: Path | None = Field(None, description="COCO captions JSON captioning those examples.")
+    ask_sizes: bool = Field(
+        True, description="Ask for real-world relative sizes (one cached call per concept set)."
+    )
+    llm_size_weight: float = Field(
+        0.5, ge=0, le=1, description="Weight of the model's relative sizes against the size priors (log space)."
+    )
+    max_hidden: float = Field(
+        0.35, ge=0, le=1, description="Largest share of a box that boxes in front of it may cover."
+    )
+    min_size_divisors: MinSizeDivisors = Field(
+        PAPER_MIN_SIZE_DIVISORS,
+        description="The paper's minimum size: area >= (S / d)², S the short side, d for <=3, 4 and >=5 concepts.",
     )
 
 
@@ -399,11 +409,9 @@ class LLMPlanner(LayoutPlanner):
         rel = np.array(relative)
         inscribed = np.array([min(b[3] - b[1], (b[2] - b[0]) / a) for b, a in zip(boxes, aspect, strict=True)])
         scale = float(np.exp(np.mean(np.log(inscribed / rel))))
-        divisor = self.options.min_size_divisors[0 if n <= 3 else 1 if n == 4 else 2]
         max_h = np.minimum(_FIT * height, _FIT * width / aspect)
-        min_h = np.minimum(
-            np.sqrt((min(width, height) / divisor) ** 2 / aspect), max_h
-        )  # the paper's minimum area
+        min_area = min_box_area(n, min(width, height), self.options.min_size_divisors)
+        min_h = np.minimum(np.sqrt(min_area / aspect), max_h)
         scale = max(scale, float(np.max(min_h / rel)))
         scale = min(scale, float(np.min(max_h / rel)))
         problem = ""
@@ -413,9 +421,8 @@ class LLMPlanner(LayoutPlanner):
             ints = []
             for box, h, a in zip(boxes, heights, aspect, strict=True):
                 cx, bottom, w = (box[0] + box[2]) / 2, box[3], h * a
-                ints.append(
-                    _int_box(shift_inside((cx - w / 2, bottom - h, cx + w / 2, bottom), canvas), a, canvas)
-                )
+                x0, y0, x1, y1 = shift_inside((cx - w / 2, bottom - h, cx + w / 2, bottom), canvas)
+                ints.append(int_box_at((x0 + x1) / 2, y1, y1 - y0, a, canvas, anchor="center"))
             depth = _depth_order(ints)
             problem = self._hidden_problem(ints, depth, concepts)
             if not problem:
@@ -432,9 +439,7 @@ class LLMPlanner(LayoutPlanner):
         placements = [Placement(c.name, ints[i], depth[i]) for i, c in enumerate(concepts)]
         return placements, notes
 
-    def _hidden_problem(
-        self, boxes: list[tuple[int, int, int, int]], depth: list[int], concepts: list[ConceptRequest]
-    ) -> str:
+    def _hidden_problem(self, boxes: list[IntBox], depth: list[int], concepts: list[ConceptRequest]) -> str:
         """Why one box is covered too much by boxes drawn in front of it, or ''."""
         far_to_near = sorted(range(len(boxes)), key=lambda i: depth[i])
         for pos, i in enumerate(far_to_near):
@@ -521,18 +526,7 @@ def _match(raw: list[RawBox], concepts: list[ConceptRequest], repairs: list[str]
     return [b for b in chosen if b is not None]
 
 
-def _int_box(
-    box: tuple[float, float, float, float], aspect: float, canvas: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    """Integer box of ``box``'s height and exactly ``aspect`` (within rounding), kept inside the canvas."""
-    wi, hi = int_size(box[3] - box[1], aspect)
-    wi, hi = min(wi, canvas[0]), min(hi, canvas[1])
-    x0 = min(max(round((box[0] + box[2]) / 2 - wi / 2), 0), canvas[0] - wi)
-    y1 = min(max(round(box[3]), hi), canvas[1])
-    return int(x0), int(y1 - hi), int(x0 + wi), int(y1)
-
-
-def _depth_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
+def _depth_order(boxes: list[IntBox]) -> list[int]:
     """Depth per box (0 = farthest, drawn first): a higher bottom edge is farther, as on a ground plane, but a box
     mostly inside a larger one is in front of it (a cat on a sofa)."""
     n = len(boxes)

@@ -2,7 +2,7 @@
 
 How a layout is made (all randomness from the caller's ``rng``, so a seed gives the same layout):
 
-1. Each concept's real-world height comes from :mod:`gen4gen.backends.compose.priors` (with a little per-object
+1. Each concept's real-world height comes from :mod:`gen4gen.priors` (with a little per-object
    jitter: individual cats differ). Each object gets a ground position ``t`` in [0, 1] (0 = farthest): its
    bottom edge lies at that point of the ground band and, by perspective, it is drawn up to ``perspective``
    smaller when far.
@@ -20,31 +20,47 @@ How a layout is made (all randomness from the caller's ``rng``, so a seed gives 
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from gen4gen.backends.base import BackendOptions, ConceptRequest, Layout, LayoutPlanner, Placement
-from gen4gen.backends.compose.priors import size_prior
-from gen4gen.geometry.boxes import IntBox, int_size, overlap_fraction
+from gen4gen.backends.base import BackendOptions, Layout, LayoutPlanner
+from gen4gen.geometry.boxes import IntBox, int_box_at, overlap_fraction
+from gen4gen.geometry.layout import (
+    PAPER_MIN_SIZE_DIVISORS,
+    ConceptRequest,
+    Placement,
+    min_box_area,
+    min_size_divisor,
+)
+from gen4gen.priors import size_prior
 
 _SHRINK = 0.92  # scale step when the row doesn't fit
+
+
+MinSizeDivisors = tuple[
+    Annotated[float, Field(ge=1.0, le=100.0)],
+    Annotated[float, Field(ge=1.0, le=100.0)],
+    Annotated[float, Field(ge=1.0, le=100.0)],
+]
+"""The divisors ``d`` of the minimum box size (see :func:`~gen4gen.geometry.layout.min_size_divisor`)."""
 
 
 class PriorPlannerOptions(BackendOptions):
     ground_band: tuple[float, float] = Field(
         (0.62, 0.95),
-        description="Where object bottoms stand, as fractions of the canvas height: (farthest, nearest).",
+        description="Where object bottoms stand, fractions of the canvas height: (farthest, nearest), in (0, 1].",
     )
     perspective: float = Field(
         0.2,
         ge=0.0,
         lt=1.0,
-        description="Relative shrink of the farthest object is drawn than the nearest (0 = none).",
+        description="How much smaller the farthest object is drawn than the nearest, relative (0 = none).",
     )
     fill: tuple[float, float] = Field(
         (0.5, 0.85),
-        description="Range the fraction of the usable canvas width spanned by the row of objects is drawn from.",
+        description="Range (0 < low <= high <= 1) of the share of the usable width the row of objects spans.",
     )
     max_height: float = Field(0.75, gt=0.0, le=1.0, description="Tallest object, fraction of canvas height.")
     max_width: float = Field(0.9, gt=0.0, le=1.0, description="Widest allowed object, fraction of usable width.")
@@ -52,15 +68,18 @@ class PriorPlannerOptions(BackendOptions):
         0.15, ge=0.0, le=1.0, description="Largest overlap of two boxes, as a fraction of the smaller box's area."
     )
     margin: float = Field(0.02, ge=0.0, lt=0.25, description="Free border, fraction of the short side.")
-    min_size_divisors: tuple[float, float, float] = Field(
-        (5.0, 6.0, 8.0),
+    min_size_divisors: MinSizeDivisors = Field(
+        PAPER_MIN_SIZE_DIVISORS,
         description="The paper's minimum size: every box has area >= (H / d)² with d for <=3, 4 and >=5 concepts.",
     )
     size_jitter: float = Field(
         0.1, ge=0.0, lt=0.5, description="Per-object random variation of the real-world size (relative, uniform)."
     )
     max_attempts: int = Field(
-        30, ge=1, description="Scale reductions tried on one ground line before falling back to several rows."
+        30,
+        ge=1,
+        le=1000,
+        description="Scale reductions tried on one ground line before falling back to several rows.",
     )
 
     @model_validator(mode="after")
@@ -101,8 +120,8 @@ class PriorPlanner(LayoutPlanner):
 
         margin = opts.margin * min(width, height)
         usable_w, usable_h = width - 2 * margin, height - 2 * margin
-        divisor = opts.min_size_divisors[0 if n <= 3 else 1 if n == 4 else 2]
-        min_area = (height / divisor) ** 2
+        divisor = min_size_divisor(n, opts.min_size_divisors)
+        min_area = min_box_area(n, height, opts.min_size_divisors)
         lo = np.sqrt(min_area / aspect) + np.maximum(1.0, 1.0 / aspect)  # min area, plus room for rounding
         hi = np.minimum(min(opts.max_height * height, usable_h), opts.max_width * usable_w / aspect)
         for i in np.flatnonzero(lo > hi):
@@ -176,7 +195,7 @@ class PriorPlanner(LayoutPlanner):
         for k, i in enumerate(order):
             bottom = height * (g_far + depth_t[i] * (g_near - g_far))
             bottom = min(max(bottom, margin + heights[i]), height - margin)
-            boxes[i] = _int_box(lefts[k], bottom, heights[i], aspect[i], canvas)
+            boxes[i] = int_box_at(lefts[k], bottom, heights[i], aspect[i], canvas)
         for a in range(n):
             for b in range(a + 1, n):
                 if overlap_fraction(boxes[a], boxes[b]) > opts.overlap_max:
@@ -217,7 +236,7 @@ class PriorPlanner(LayoutPlanner):
             w = fitted[i] * aspect[i]
             left = margin + c * cell_w + rng.uniform(0.0, max(0.0, cell_w - w))
             bottom = margin + (r + 1) * cell_h - rng.uniform(0.0, max(0.0, min(cell_h - fitted[i], 0.1 * cell_h)))
-            boxes[i] = _int_box(left, bottom, fitted[i], aspect[i], canvas)
+            boxes[i] = int_box_at(left, bottom, fitted[i], aspect[i], canvas)
         return boxes, rows, fitted
 
 
@@ -225,16 +244,6 @@ def _valid_aspect(concept: ConceptRequest) -> float:
     if not (concept.aspect > 0 and math.isfinite(concept.aspect)):
         raise ValueError(f"concept {concept.name!r} has an invalid aspect ratio {concept.aspect!r}")
     return float(concept.aspect)
-
-
-def _int_box(left: float, bottom: float, h: float, aspect: float, canvas: tuple[int, int]) -> IntBox:
-    """Integer box of height ``h`` and aspect ``aspect`` (see :func:`int_size`), moved inside the canvas if
-    rounding pushed it out."""
-    wi, hi = int_size(h, aspect)
-    width, height = canvas
-    x0 = min(max(round(left), 0), max(0, width - wi))
-    y1 = min(max(round(bottom), hi), height)
-    return int(x0), int(y1 - hi), int(x0 + wi), int(y1)
 
 
 def _distortion_notes(concepts: list[ConceptRequest], heights: np.ndarray, true_scale: np.ndarray) -> list[str]:

@@ -17,16 +17,15 @@ Weights come from a local folder or the Hugging Face cache (a hub id downloads i
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
+from gen4gen import hf
 from gen4gen.backends.base import (
     BackendOptions,
     BackendUnavailable,
@@ -35,66 +34,18 @@ from gen4gen.backends.base import (
     RepaintRequest,
     RepaintResult,
 )
-from gen4gen.backends.repaint.scene import SceneInpainter
+from gen4gen.backends.repaint.scene import BackgroundsFolder, SceneInpainter
 
 DEFAULT_SCENE = "in a garden"
 DEFAULT_NEGATIVE = (
     "blurry, low quality, distorted, deformed, cartoon, painting, drawing, text, watermark, extra objects"
 )
 
+MODEL_HELP = "inpainting model: a local diffusers folder or a Hugging Face hub id"
+SIZE_HELP = "longer side (px) of the working resolution"
+
 _PIPELINES: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
-
-
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-@contextmanager
-def quiet_loading() -> Iterator[None]:
-    """No diffusers/transformers progress bars while weights load (the stage shows its own progress)."""
-    import diffusers.utils.logging as diffusers_logging
-    import transformers.utils.logging as transformers_logging
-
-    saved = [(m, m.is_progress_bar_enabled()) for m in (diffusers_logging, transformers_logging)]
-    for module, _ in saved:
-        module.disable_progress_bar()
-    try:
-        yield
-    finally:
-        for module, enabled in saved:
-            if enabled:
-                module.enable_progress_bar()
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``mps`` on Apple silicon, else ``cpu``."""
-    import torch
-
-    if device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise BackendUnavailable(
-                f"device={device} but torch sees no CUDA GPU (torch {torch.__version__}); install a CUDA build "
-                "of torch or set device=cpu"
-            )
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto``: bf16 on CUDA GPUs that support it (no fp16 VAE overflow), else fp16 on GPUs, fp32 on the CPU."""
-    import torch
-
-    table = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-    if dtype != "auto":
-        return table[dtype]
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float16 if device == "mps" else torch.float32
 
 
 def feather_masks(instance_masks: list[np.ndarray], blur_px: float) -> tuple[np.ndarray, np.ndarray]:
@@ -138,26 +89,12 @@ def folder_fingerprint(folder: Path) -> str:
 
 def load_component(loader: Any, spec: str, what: str, **kwargs: Any) -> Any:
     """``loader.from_pretrained(spec)`` from a local folder or the HF cache; BackendUnavailable if absent."""
-    path = Path(spec).expanduser()
-    if path.exists():
-        source = str(path)
-    elif spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1:
-        raise BackendUnavailable(f"{what}={spec}: no such folder; pass a diffusers model folder or a hub id")
-    else:
-        source = spec
-    try:
-        with quiet_loading():
-            return loader.from_pretrained(source, local_files_only=offline() or None, **kwargs)
-    except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        if source == spec and not path.exists():
-            how = (
-                f"`huggingface-cli download {spec}` on a machine with network (then copy the Hugging Face "
-                f"cache here, or pass the downloaded folder: --set {what}=DIR)"
-            )
-            where = "not in the Hugging Face cache" + (" and HF_HUB_OFFLINE=1" if offline() else "")
-            raise BackendUnavailable(f"{what}={spec}: {where} ({reason}). Get it with {how}") from exc
-        raise BackendUnavailable(f"{what}={spec}: not a loadable diffusers model folder ({reason})") from exc
+    return hf.load_pretrained(
+        lambda source: loader.from_pretrained(source, local_files_only=hf.local_files_only(), **kwargs),
+        spec,
+        what,
+        "diffusers model",
+    )
 
 
 @dataclass
@@ -181,37 +118,66 @@ class DiffusionInpainter(Inpainter):
     options: Options
 
     class Options(BackendOptions):
-        model: str
-        revision: str | None = None  # hub revision (branch, tag or commit)
-        variant: str | None = None  # weight variant, e.g. "fp16"
-        vae: str | None = None  # replacement VAE folder/id, e.g. madebyollin/sdxl-vae-fp16-fix
-        refiner: str | None = None  # SDXL refiner folder/id, e.g. stabilityai/stable-diffusion-xl-refiner-1.0
-        refiner_from: float = 0.75  # fraction of denoising done by the base model before the refiner
-        steps: int = 60
-        guidance: float = 6.0
-        strength: float = 0.9
-        prompt: str = "a realistic photo {scene}"  # {scene} is a phrase like "in a garden"; also {concepts}
-        negative_prompt: str = DEFAULT_NEGATIVE
-        default_scene: str = DEFAULT_SCENE  # used when the sample has no scene
-        size: int = 1024  # longer side of the working resolution
-        # starting background: "scene" = a scene photo from `backgrounds` (or a built-in scene) with the concepts
-        # harmonised and shadowed, blurred by `scene_blur` px (as the seed's blurred background photos); or the
-        # concepts on black ("composite"), on noise ("noise", as the seed's noise option), or a blurred composite
-        init: Literal["scene", "composite", "noise", "blur"] = "scene"
-        backgrounds: Path | None = None  # BKG/<scene>/<photos> for init="scene"; None: built-in scenes
-        scene_blur: float = 8.0
-        mask_blur: float = 8.0  # feathering: Gaussian sigma in pixels at 1024 (scaled with the working size)
-        composite_back: bool = True  # paste the concept pixels back after inpainting
-        dtype: Literal["auto", "fp16", "bf16", "fp32"] = "auto"
-        device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
-        batch_size: int = 1  # samples per pipeline call in repaint_batch
-        attention_slicing: bool = False
-        vae_slicing: bool = False
-        vae_tiling: bool = False
-        cpu_offload: bool = False  # model CPU offload (needs accelerate and a GPU): low memory, slower
-        channels_last: bool = True
-        fuse_qkv: bool = False  # fused attention projections (faster on GPUs)
-        compile: bool = False  # torch.compile the UNet (slow first call)
+        model: str = Field(min_length=1, description=MODEL_HELP)
+        revision: str | None = Field(None, min_length=1, description="hub revision (branch, tag or commit)")
+        variant: str | None = Field(None, min_length=1, description='weight variant, e.g. "fp16"')
+        vae: str | None = Field(
+            None, min_length=1, description="replacement VAE folder or hub id, e.g. madebyollin/sdxl-vae-fp16-fix"
+        )
+        refiner: str | None = Field(
+            None,
+            min_length=1,
+            description="SDXL refiner folder or hub id, e.g. stabilityai/stable-diffusion-xl-refiner-1.0",
+        )
+        refiner_from: float = Field(
+            0.75, gt=0, lt=1, description="fraction of the denoising done by the base model before the refiner"
+        )
+        steps: int = Field(60, ge=1, le=1000, description="denoising steps (of which strength x steps are run)")
+        guidance: float = Field(
+            6.0, ge=0, le=50, description="classifier-free guidance scale (1 or less: no guidance)"
+        )
+        strength: float = Field(
+            0.9, gt=0, le=1, description="how much of the starting image is replaced (1: all of the background)"
+        )
+        prompt: str = Field(
+            "a realistic photo {scene}",
+            min_length=1,
+            description='prompt; {scene} is a phrase like "in a garden", {concepts} the concept names',
+        )
+        negative_prompt: str = Field(DEFAULT_NEGATIVE, description="what to steer away from (empty: nothing)")
+        default_scene: str = Field(DEFAULT_SCENE, min_length=1, description="scene of a sample that has none")
+        size: int = Field(1024, ge=64, le=4096, description=SIZE_HELP)
+        init: Literal["scene", "composite", "noise", "blur"] = Field(
+            "scene",
+            description="starting background: scene (a photo from backgrounds, or a built-in scene, with the "
+            "concepts harmonised and shadowed, blurred by scene_blur), composite (concepts on black), noise, "
+            "or blur (a blurred composite)",
+        )
+        backgrounds: BackgroundsFolder = Field(
+            None, description="folder of scene photos BKG/<scene>/<photos> for init=scene; none: built-in scenes"
+        )
+        scene_blur: float = Field(8.0, ge=0, le=50, description="gaussian blur (px) of the init=scene background")
+        mask_blur: float = Field(
+            8.0, ge=0, le=100, description="feathering of the kept concepts: gaussian sigma in px at 1024"
+        )
+        composite_back: bool = Field(True, description="paste the concept pixels back after inpainting")
+        dtype: hf.DType = Field("auto", description=hf.DTYPE_HELP)
+        device: hf.Device = Field("auto", description=hf.DEVICE_HELP)
+        batch_size: int = Field(1, ge=1, le=64, description="samples per pipeline call")
+        attention_slicing: bool = Field(False, description="sliced attention: less GPU memory, slower")
+        vae_slicing: bool = Field(False, description="decode a batch one image at a time: less GPU memory")
+        vae_tiling: bool = Field(False, description="decode in tiles: less GPU memory for large images")
+        cpu_offload: bool = Field(
+            False, description="model CPU offload (needs accelerate and a GPU): least GPU memory, slower"
+        )
+        channels_last: bool = Field(True, description="channels-last UNet memory layout (faster on GPUs)")
+        fuse_qkv: bool = Field(False, description="fused attention projections (faster on GPUs)")
+        compile: bool = Field(False, description="torch.compile the UNet (slow first call)")
+
+        @field_validator("prompt")
+        @classmethod
+        def _known_placeholders(cls, value: str) -> str:
+            return hf.check_template(value, ("scene", "concepts"))
 
     def __init__(
         self, options: BackendOptions | None = None, *, pipeline: Any = None, refiner: Any = None
@@ -222,8 +188,8 @@ class DiffusionInpainter(Inpainter):
         self._scene: SceneInpainter | None = None
         if opts.refiner and not self.supports_refiner:
             raise BackendUnavailable(f"repaint backend {self.name!r} has no refiner; use sdxl for refiner=...")
-        if not 0.0 < opts.refiner_from < 1.0 or not 0.0 < opts.strength <= 1.0 or opts.steps < 1:
-            raise ValueError("repaint needs 0 < refiner_from < 1, 0 < strength <= 1 and steps >= 1")
+        if opts.init == "scene":
+            self._scene_start()  # a backgrounds folder without usable photos fails here, before any weights load
         try:
             import diffusers  # noqa: F401
             import torch  # noqa: F401
@@ -231,8 +197,8 @@ class DiffusionInpainter(Inpainter):
             raise BackendUnavailable(
                 f"repaint backend {self.name!r} needs torch and diffusers: pip install 'gen4gen[neural]'"
             ) from exc
-        self.device = resolve_device(opts.device)
-        self.dtype = resolve_dtype(opts.dtype, self.device)
+        self.device = hf.resolve_device(opts.device)
+        self.dtype = hf.resolve_dtype(opts.dtype, self.device)
         if pipeline is None:
             pipeline, refiner = self._load()
         else:
@@ -473,13 +439,13 @@ class DiffusionInpainter(Inpainter):
         if spec is None and pipe is None:
             return None
         path = Path(spec).expanduser() if spec else None
-        where = str(getattr(pipe, "name_or_path", "") or "")
+        revision = hf.snapshot_revision(str(getattr(pipe, "name_or_path", "") or ""))
         entry: dict[str, Any] = {"id": spec}
         if path is not None and path.is_dir():
             entry["path"] = str(path.resolve())
             entry["files_sha256"] = folder_fingerprint(path)
-        elif "/snapshots/" in where:
-            entry["revision"] = where.split("/snapshots/")[1].split("/")[0]
+        elif revision is not None:
+            entry["revision"] = revision
         return entry
 
     def identity(self) -> dict[str, Any]:
@@ -510,7 +476,9 @@ class SDXLInpainter(DiffusionInpainter):
     options: Options
 
     class Options(DiffusionInpainter.Options):
-        model: str = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
+        model: str = Field(
+            "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", min_length=1, description=MODEL_HELP
+        )
 
 
 class SDInpainter(DiffusionInpainter):
@@ -522,5 +490,7 @@ class SDInpainter(DiffusionInpainter):
     options: Options
 
     class Options(DiffusionInpainter.Options):
-        model: str = "stable-diffusion-v1-5/stable-diffusion-inpainting"
-        size: int = 512
+        model: str = Field(
+            "stable-diffusion-v1-5/stable-diffusion-inpainting", min_length=1, description=MODEL_HELP
+        )
+        size: int = Field(512, ge=64, le=4096, description=SIZE_HELP)

@@ -10,14 +10,27 @@ masks the output is the (harmonised) composite, exactly the composite when ``har
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from gen4gen.backends.base import BackendOptions, Inpainter, Placement, RepaintRequest, RepaintResult
 from gen4gen.backends.repaint.scenes import SceneLibrary, procedural_scene_for, render_procedural
+
+
+def existing_folder(value: Path | None) -> Path | None:
+    """Config-time check of a ``backgrounds`` option: the folder must exist (its photos are checked on build)."""
+    if value is not None and not Path(value).is_dir():
+        raise ValueError(
+            f"backgrounds folder {value} does not exist or is not a folder; pass BKG/<scene>/<photos>"
+        )
+    return value
+
+
+#: the ``backgrounds`` option of the scene and diffusion repainters
+BackgroundsFolder = Annotated[Path | None, AfterValidator(existing_folder)]
 
 
 def union_alpha(masks: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
@@ -173,7 +186,7 @@ class SceneInpainter(Inpainter):
     options: Options
 
     class Options(BackendOptions):
-        backgrounds: Path | None = Field(
+        backgrounds: BackgroundsFolder = Field(
             None, description="folder of scene photos, BKG/<scene>/<photos>; none: built-in procedural scenes"
         )
         harmonize: float = Field(0.3, ge=0, le=1, description="colour harmonisation of concepts to the scene")
@@ -182,14 +195,8 @@ class SceneInpainter(Inpainter):
         shadow_blur: float = Field(0.04, ge=0, le=1, description="shadow softness, fraction of the box height")
         blur_background: float = Field(0.0, ge=0, le=50, description="gaussian blur of the background (px)")
 
-        @field_validator("backgrounds")
-        @classmethod
-        def _folder_exists(cls, value: Path | None) -> Path | None:
-            if value is not None and not Path(value).is_dir():
-                raise ValueError(f"backgrounds folder {value} does not exist")
-            return value
-
     def __init__(self, options: BackendOptions | None = None) -> None:
+        """Scans the ``backgrounds`` folder once: no usable photo in it is a :class:`BackendUnavailable`."""
         super().__init__(options)
         folder = self.options.backgrounds
         self.library = SceneLibrary.from_folder(folder) if folder is not None else None

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from gen4gen.backends.caption.template import with_article
+from gen4gen.errors import BackendUnavailable
 from gen4gen.io.images import IMAGE_SUFFIXES, ImageError, load_image
 
 log = logging.getLogger("gen4gen")
@@ -121,15 +122,27 @@ class SceneLibrary:
         """Scan ``root/<scene>/<photos>`` (photos directly in ``root`` count as scene ``root.name``).
 
         Every file is decoded once at a small size so unreadable ones are skipped here, each with a one-line
-        warning, rather than failing a sample later.
+        warning, rather than failing a sample later. A folder that is missing or holds no readable photo is a
+        :class:`BackendUnavailable` naming it and the fix.
         """
         root = Path(root)
-        if not root.is_dir():
-            raise ValueError(f"backgrounds folder {root} does not exist or is not a folder")
-        folders = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        fix = f"put photos ({suffixes}) in {root}/<scene>/, or drop repaint.backgrounds for the built-in scenes"
+        try:
+            folders = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+        except OSError as exc:
+            reason = (
+                "does not exist or is not a folder" if not root.is_dir() else f"cannot be read ({exc.strerror})"
+            )
+            raise BackendUnavailable(f"repaint.backgrounds={root}: {reason}; {fix}") from exc
         entries = []
         for folder in folders:
-            for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            try:
+                paths = sorted(p for p in folder.iterdir() if p.is_file())
+            except OSError as exc:
+                log.warning("skipping background folder %s (%s)", folder, exc.strerror)
+                continue
+            for path in paths:
                 if path.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
                 try:
@@ -139,7 +152,7 @@ class SceneLibrary:
                     continue
                 entries.append(SceneEntry(path, folder.name, scene_phrase(folder.name)))
         if not entries:
-            raise ValueError(f"no readable background photos in {root} (expected {root}/<scene>/<photos>)")
+            raise BackendUnavailable(f"repaint.backgrounds={root}: no readable background photo in it; {fix}")
         return cls(entries)
 
     @property

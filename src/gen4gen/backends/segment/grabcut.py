@@ -90,7 +90,10 @@ class GrabCutSegmenter(Segmenter):
         )
         guided_eps: float = Field(1e-3, gt=0.0, le=1.0, description="Guided-filter regulariser (guide in [0, 1]).")
         seed: int = Field(
-            0, description="Seed of OpenCV's RNG (GrabCut's GMM initialisation): same input, same mask."
+            0,
+            ge=0,
+            le=2**31 - 1,
+            description="Seed of OpenCV's RNG (GrabCut's GMM initialisation): same input, same mask.",
         )
 
     def segment(self, photo: Photo) -> np.ndarray:

@@ -12,14 +12,23 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from gen4gen import hf
 from gen4gen.backends.base import BackendOptions, BackendUnavailable, ItemError, Photo, Segmenter
 
 MODEL_FILE = "isnet-general-use.onnx"
 MODEL_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/isnet-general-use.onnx"
+
+#: the ``device`` option of the onnxruntime segmenters
+Device = Literal["auto", "cuda", "cpu"]
+DEVICE_HELP = "onnxruntime execution provider: auto (CUDA when onnxruntime offers it, else CPU), cuda or cpu"
+
+_Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+_Scale = Annotated[float, Field(gt=0.0, le=10.0)]
 
 _SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
 _SHA256: dict[str, str] = {}
@@ -90,13 +99,28 @@ class ISNetSegmenter(Segmenter):
     options: Options
 
     class Options(BackendOptions):
-        model: str | None = None  # path to isnet-general-use.onnx, or hf://REPO/FILE (Hugging Face cache)
-        sha256: str | None = None  # expected checksum of the model file; a mismatch refuses to run
-        size: int = 1024  # square input side, used when the model's input shape is dynamic
-        mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-        std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-        device: Literal["auto", "cuda", "cpu"] = "auto"
-        threads: int = 0  # onnxruntime intra-op threads; 0 lets onnxruntime decide
+        model: str | None = Field(
+            None,
+            min_length=1,
+            description=f"the ONNX file (or a folder holding {MODEL_FILE}), or hf://OWNER/REPO/FILE.onnx from the "
+            "Hugging Face cache; none: $GEN4GEN_MODELS, then $U2NET_HOME (~/.u2net)",
+        )
+        sha256: str | None = Field(
+            None,
+            pattern=r"^[0-9a-fA-F]{64}$",
+            description="expected sha256 of the model file; a mismatch refuses to run",
+        )
+        size: int = Field(
+            1024, ge=32, le=4096, description="square input side (px), used when the model's input is dynamic"
+        )
+        mean: tuple[_Unit, _Unit, _Unit] = Field(
+            (0.5, 0.5, 0.5), description="per-channel mean subtracted from the [0, 1] image (R, G, B)"
+        )
+        std: tuple[_Scale, _Scale, _Scale] = Field(
+            (1.0, 1.0, 1.0), description="per-channel std the image is divided by (R, G, B)"
+        )
+        device: Device = Field("auto", description=DEVICE_HELP)
+        threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads (0: onnxruntime decides)")
 
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)
@@ -142,16 +166,7 @@ class ISNetSegmenter(Segmenter):
         repo, _, filename = spec.rpartition("/")
         if not repo or not filename:
             raise BackendUnavailable(f"segment.model=hf://{spec}: expected hf://OWNER/REPO/FILE.onnx")
-        try:
-            from huggingface_hub import hf_hub_download
-
-            return Path(hf_hub_download(repo, filename))
-        except Exception as exc:  # hub errors: offline, missing repo, missing file
-            raise BackendUnavailable(
-                f"segment.model=hf://{spec}: not in the Hugging Face cache and not downloadable here "
-                f"({type(exc).__name__}); run `huggingface-cli download {repo} {filename}` where there is "
-                "network, or pass a local file with --set segment.model=PATH.onnx"
-            ) from exc
+        return hf.hub_file(repo, filename, "segment.model", "pass a local file with --set segment.model=PATH.onnx")
 
     def session(self) -> Any:
         import onnxruntime as ort

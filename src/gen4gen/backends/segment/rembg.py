@@ -7,12 +7,13 @@ there. Sessions are created once per process per model name and providers, as re
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from gen4gen.backends.base import BackendOptions, BackendUnavailable, ItemError, Photo, Segmenter
-from gen4gen.backends.segment.isnet import choose_providers
+from gen4gen.backends.segment.isnet import DEVICE_HELP, Device, choose_providers
 
 _SESSIONS: dict[tuple[str, tuple[str, ...]], Any] = {}
 _LOCK = threading.Lock()
@@ -28,9 +29,15 @@ class RembgSegmenter(Segmenter):
     options: Options
 
     class Options(BackendOptions):
-        model: str = "isnet-general-use"
-        post_process: bool = False  # rembg's morphological clean-up of the mask (hardens soft edges)
-        device: Literal["auto", "cuda", "cpu"] = "auto"
+        model: str = Field(
+            "isnet-general-use",
+            min_length=1,
+            description="rembg model name (u2net, isnet-general-use, birefnet-general, sam...)",
+        )
+        post_process: bool = Field(
+            False, description="rembg's morphological clean-up of the mask (hardens soft edges)"
+        )
+        device: Device = Field("auto", description=DEVICE_HELP)
 
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)

@@ -2,9 +2,15 @@
 
 A record is keyed by (stage, item key) and holds its status, fingerprint (a hash of everything that determines
 the output: parameters, seed, backend identity, upstream hashes), outputs (relative path -> sha256) and data
-(layout, caption...). Files are written atomically *before* their record is committed, and outputs are a pure
-function of the fingerprint, so a run killed at any moment resumes by redoing at most the items in flight,
-producing the same bytes. The same database holds the response cache of remote backends.
+(the stage's typed record, see :mod:`gen4gen.manifest.records`). Files are written atomically *before* their
+record is committed, and outputs are a pure function of the fingerprint, so a run killed at any moment resumes
+by redoing at most the items in flight, producing the same bytes. Only the driver process writes records.
+
+Verdicts (automatic checks) and decisions (a person's rating, verdict override, caption edit, round choice,
+hints) live in append-only tables: no rerun of any stage overwrites them, and the latest entry wins.
+
+The schema carries a version (``PRAGMA user_version``); older run folders are migrated on open, a newer one is
+refused with a clear message.
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gen4gen.errors import ManifestError
 from gen4gen.io.atomic import file_sha256
 
-SCHEMA = """
+DONE, REJECTED, FAILED = "done", "rejected", "failed"
+
+_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
     stage TEXT NOT NULL,
@@ -31,7 +39,7 @@ CREATE TABLE IF NOT EXISTS items (
     seed INTEGER,
     backend TEXT,                   -- JSON identity of the backend that made it
     outputs TEXT NOT NULL,          -- JSON {relative path: sha256}
-    data TEXT NOT NULL,             -- JSON, stage-specific
+    data TEXT NOT NULL,             -- JSON, the stage's typed record
     message TEXT,
     seconds REAL,
     updated REAL NOT NULL,
@@ -40,7 +48,31 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL);
 """
 
-DONE, REJECTED, FAILED = "done", "rejected", "failed"
+_V2 = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sample TEXT NOT NULL,           -- sample key (compose stage)
+    name TEXT NOT NULL,             -- the check
+    status TEXT NOT NULL,           -- pass | flag | reject
+    score REAL,
+    reason TEXT,
+    fingerprint TEXT,               -- what was checked (a changed sample gets a new verdict)
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdicts_by_sample ON verdicts (sample);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,           -- "sample:<key>" or "photo:<key>"
+    kind TEXT NOT NULL,             -- rating | verdict | caption | round | hints
+    value TEXT NOT NULL,            -- JSON
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_by_target ON decisions (target);
+"""
+
+#: one script per schema version; version 0 is an empty file, version 1 is the unversioned schema of gen4gen 0.1
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -63,6 +95,25 @@ class Record:
     seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    sample: str
+    name: str
+    status: str
+    score: float | None = None
+    reason: str | None = None
+    fingerprint: str | None = None
+    created: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    target: str
+    kind: str
+    value: Any
+    created: float = 0.0
+
+
 class Manifest:
     """Thread-safe access to RUN_DIR/manifest.sqlite."""
 
@@ -73,10 +124,32 @@ class Manifest:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / self.FILENAME
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ManifestError(
+                f"{self.path}: not a usable gen4gen run database ({exc}); move it away to start the run afresh"
+            ) from exc
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0 and self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'items'").fetchone():
+            version = 1  # made by gen4gen 0.1, before the schema had a version
+        if version > SCHEMA_VERSION:
+            raise ManifestError(
+                f"{self.path}: made by a newer gen4gen (schema {version}, this one knows {SCHEMA_VERSION}); "
+                "upgrade gen4gen to use this run folder"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            self._db.executescript(f"BEGIN; {MIGRATIONS[number]}; PRAGMA user_version = {number + 1}; COMMIT;")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -140,10 +213,6 @@ class Manifest:
             rows = self._db.execute(query + " ORDER BY key", args).fetchall()
         return [_record(r) for r in rows]
 
-    def delete(self, stage: str, keys: list[str]) -> None:
-        with self._lock:
-            self._db.executemany("DELETE FROM items WHERE stage = ? AND key = ?", [(stage, k) for k in keys])
-
     def is_current(self, stage: str, key: str, fp: str) -> Record | None:
         """The record if it was made with fingerprint ``fp`` and its files are intact, else None."""
         record = self.get(stage, key)
@@ -162,38 +231,51 @@ class Manifest:
             ).fetchall()
         return {str(s): int(n) for s, n in rows}
 
-    # ------------------------------------------------------------------------------------------------ cache
-    def cache_get(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def cache_put(self, key: str, value: str) -> None:
+    # ------------------------------------------------------------------------------------- verdicts, decisions
+    def add_verdict(self, verdict: Verdict) -> None:
+        """Append an automatic check's verdict on a sample (never overwritten; the latest per check wins)."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)", (key, value, time.time())
+                "INSERT INTO verdicts (sample, name, status, score, reason, fingerprint, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    verdict.sample,
+                    verdict.name,
+                    verdict.status,
+                    verdict.score,
+                    verdict.reason,
+                    verdict.fingerprint,
+                    verdict.created or time.time(),
+                ),
             )
 
-    def response_cache(self) -> ManifestCache:
-        return ManifestCache(self)
-
-    def iter_cache(self) -> Iterator[tuple[str, str]]:
+    def verdicts(self, sample: str) -> dict[str, Verdict]:
+        """The latest verdict of each check on ``sample``."""
         with self._lock:
-            rows = self._db.execute("SELECT key, value FROM cache ORDER BY key").fetchall()
-        yield from rows
+            rows = self._db.execute(
+                "SELECT sample, name, status, score, reason, fingerprint, created FROM verdicts "
+                "WHERE sample = ? ORDER BY id",
+                (sample,),
+            ).fetchall()
+        return {row[1]: Verdict(*row) for row in rows}
 
+    def add_decision(self, target: str, kind: str, value: Any) -> Decision:
+        """Append a person's decision about ``target`` ("sample:<key>", "photo:<key>"); the latest one wins."""
+        decision = Decision(target, kind, value, time.time())
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO decisions (target, kind, value, created) VALUES (?, ?, ?, ?)",
+                (target, kind, json.dumps(value, sort_keys=True), decision.created),
+            )
+        return decision
 
-class ManifestCache:
-    """The :class:`~gen4gen.backends.base.ResponseCache` view of a manifest."""
-
-    def __init__(self, manifest: Manifest) -> None:
-        self._manifest = manifest
-
-    def get(self, key: str) -> str | None:
-        return self._manifest.cache_get(key)
-
-    def put(self, key: str, value: str) -> None:
-        self._manifest.cache_put(key, value)
+    def decisions(self, target: str) -> dict[str, Decision]:
+        """The latest decision of each kind about ``target``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT target, kind, value, created FROM decisions WHERE target = ? ORDER BY id", (target,)
+            ).fetchall()
+        return {row[1]: Decision(row[0], row[1], json.loads(row[2]), row[3]) for row in rows}
 
 
 def _record(row: tuple[Any, ...]) -> Record:
