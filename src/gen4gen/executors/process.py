@@ -89,8 +89,9 @@ class ProcessExecutor(Executor):
 
     def _discard_pool(self) -> None:
         if self._pool is not None:
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
-            for process in list(getattr(self._pool, "_processes", {}).values()):
+            for process in processes:
                 process.kill()  # a worker in the middle of a long batch is not waited for
             self._pool = None
 

@@ -33,6 +33,7 @@ class TransformersCaptioner(Captioner):
     """Detailed captions from a local LLaVA-style model (instruction-following) or BLIP (plain captioning)."""
 
     name = "transformers"
+    process_parallel = False  # one model in memory, batched on its device
     version = "1"
 
     options: Options

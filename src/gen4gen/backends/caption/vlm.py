@@ -51,6 +51,7 @@ class VLMCaptioner(Captioner):
     """Detailed captions from an OpenAI-compatible vision chat endpoint."""
 
     name = "vlm"
+    process_parallel = False  # the endpoint client runs requests concurrently under one rate limit
     version = "1"
     Options = VLMCaptionerOptions
     options: VLMCaptionerOptions

@@ -105,6 +105,7 @@ class LLMPlanner(LayoutPlanner):
     """Layouts from an OpenAI-compatible chat model, validated and repaired, with the offline planner as net."""
 
     name = "llm"
+    process_parallel = False  # the endpoint client runs requests concurrently under one rate limit
     version = "1"
     Options = LLMPlannerOptions
     options: LLMPlannerOptions

@@ -113,6 +113,7 @@ class DiffusionInpainter(Inpainter):
 
     version = "1"
     pipeline_class: ClassVar[str]
+    process_parallel = False  # one pipeline on one GPU, batched
     supports_refiner: ClassVar[bool] = False
 
     options: Options
