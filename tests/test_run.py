@@ -121,8 +121,10 @@ def test_changing_one_stage_redoes_only_what_depends_on_it(src: Path, tmp_path: 
     assert run_cli("repaint", out, "--set", "repaint.backend=noise") == 0
     after = tree_hashes(out)
     assert {k for k in before if before[k] != after.get(k)} == {k for k in before if k.startswith("images/")} | {
-        "config.yaml"
+        "config.yaml",
+        "metadata.jsonl",  # removed: it described the old images until `export` writes it again
     }
+    assert "metadata.jsonl" not in after
     assert run_cli("caption", out) == 0 and run_cli("export", out) == 0
     rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
     assert all(row["scene"] for row in rows)

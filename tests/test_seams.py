@@ -189,7 +189,10 @@ def test_a_run_folder_of_the_unversioned_schema_is_migrated_and_resumes(src: Pat
     assert run_cli("run", src, "--out", out, "-n", "2", *fast()) == 0
     before = tree_hashes(out)
     with sqlite3.connect(out / "manifest.sqlite") as db:  # back to what gen4gen 0.1 wrote
-        db.executescript("DROP TABLE verdicts; DROP TABLE decisions; PRAGMA user_version = 0;")
+        db.executescript(
+            "DROP TABLE verdicts; DROP TABLE decisions; ALTER TABLE items DROP COLUMN stats; "
+            "PRAGMA user_version = 0;"
+        )
     config = yaml.safe_load((out / "config.yaml").read_text())
     config["segment"]["workers"] = 0  # a key 0.1 had
     config.pop("workers")

@@ -40,6 +40,9 @@ def _add_work_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-failed", action="store_true", help="try again the items that failed before with the same inputs"
     )
+    parser.add_argument(
+        "--verify", action="store_true", help="re-hash every output before reusing it (default: trust size + mtime)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     backends = sub.add_parser("backends", help="list the backends of every stage")
     backends.add_argument("--options", action="store_true", help="also each backend's options and defaults")
+
+    evaluate = sub.add_parser("eval", help="CP-CLIP and TI-CLIP of generated images against the concepts' photos")
+    evaluate.add_argument(
+        "images", type=Path, help="folder with metadata.jsonl (file_name, concepts, text), or a gen4gen run folder"
+    )
+    evaluate.add_argument(
+        "--concepts",
+        type=Path,
+        required=True,
+        metavar="SPEC",
+        help="YAML/JSON {concepts: {NAME: {class: WORD, references: PATH}}}, or a gen4gen run folder",
+    )
+    evaluate.add_argument("--out", type=Path, required=True, help="results folder (created; rerun to resume)")
+    evaluate.add_argument("--config", type=Path, help="YAML or TOML file with an eval: section")
+    evaluate.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE", help="override a setting"
+    )
     return parser
 
 
@@ -143,6 +163,8 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
                 for name in table:
                     _print_options(kind, name)
         return EXIT_OK
+    if args.command == "eval":
+        return _eval(args, console)
 
     from gen4gen.config import load_config
     from gen4gen.io.sources import ensure_outside
@@ -150,7 +172,7 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     from gen4gen.progress import RichReporter
 
     reporter = RichReporter(console, progress=not args.quiet)
-    retry = getattr(args, "retry_failed", False)
+    retry, verify = getattr(args, "retry_failed", False), getattr(args, "verify", False)
     if args.command in ("run", "demo"):
         overrides = _overrides(args)
         if args.command == "demo":
@@ -162,14 +184,14 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
                 overrides.insert(0, "workers=0")  # the showcase uses every core
         config = load_config(args.config, overrides)
         ensure_outside(args.src, args.out)
-        with Pipeline(args.out, config, reporter, retry) as pipeline:
+        with Pipeline(args.out, config, reporter, retry, verify) as pipeline:
             stats = pipeline.run(args.src)
         _summary(console, stats, args.out)
         return EXIT_OK if stats[-1].made > 0 else EXIT_NOTHING_DONE
     if args.command == "segment":
         config = load_config(args.config, _overrides(args))
         ensure_outside(args.src, args.out)
-        with Pipeline(args.out, config, reporter, retry) as pipeline:
+        with Pipeline(args.out, config, reporter, retry, verify) as pipeline:
             pipeline.write_config()
             segmented = pipeline.segment(args.src, cutouts_root=args.out)
         _summary(console, [segmented], args.out)
@@ -180,11 +202,34 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         _error(console, f"{run_dir}: no manifest.sqlite here; {hint}")
         return EXIT_NOTHING_DONE
     config = Pipeline.saved_config(run_dir, args.config, _overrides(args))
-    with Pipeline(run_dir, config, reporter, retry) as pipeline:
+    with Pipeline(run_dir, config, reporter, retry, verify) as pipeline:
         pipeline.write_config()
         stage: StageStats = getattr(pipeline, args.command)()
     _summary(console, [stage], run_dir)
     return EXIT_OK if stage.total_ok > 0 else EXIT_NOTHING_DONE
+
+
+def _eval(args: argparse.Namespace, console: Console) -> int:
+    """Score the images, then print the Table 1 summary."""
+    from rich.table import Table
+
+    from gen4gen.evaluate.config import load_eval_config
+    from gen4gen.evaluate.run import evaluate
+    from gen4gen.progress import RichReporter
+
+    config = load_eval_config(args.config, args.overrides)
+    stats = evaluate(args.images, args.concepts, args.out, config, RichReporter(console, progress=not args.quiet))
+    table = Table(title=f"gen4gen eval — {args.out}", title_justify="left")
+    for column in ("concepts", "images", "CP-CLIP", "TI-CLIP"):
+        table.add_column(column, justify="left" if column == "concepts" else "right")
+    for group in ("all", "<=3", "4", ">=5"):
+        cp, ti = stats.summary["cp_clip"][group], stats.summary["ti_clip"][group]
+        cells = [f"{s['mean']:.4f} ± {s['std']:.4f}" if s["count"] else "-" for s in (cp, ti)]
+        table.add_row(group, str(cp["count"]), *cells)
+    console.print(table)
+    failed = sum(stats.failed.values())
+    console.print(f"scored {stats.scored}, reused {stats.reused}, failed {failed} in {stats.seconds:.1f}s")
+    return EXIT_OK if stats.scored + stats.reused > 0 else EXIT_NOTHING_DONE
 
 
 def _print_options(kind: str, name: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -23,6 +23,7 @@ else:  # pragma: no cover
 
 from gen4gen.backends import DEFAULTS, REGISTRY, UnknownBackend, backend_class
 from gen4gen.backends.base import BackendOptions
+from gen4gen.exporters.registry import check_format
 
 
 class _Section(BaseModel):
@@ -63,6 +64,31 @@ class CaptionConfig(_Section):
 class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     contact_sheet: bool = Field(True, description="write contact_sheet.jpg with the accepted samples")
+    formats: list[str] = Field(
+        default_factory=list,
+        description="training-ready exports `run` and `export` also write, each to RUN_DIR/exports/<format>",
+    )
+    include_flagged: bool = Field(False, description="also export samples a check or a person flagged")
+    caption: Literal["detailed", "short"] = Field(
+        "detailed", description="training caption: the grounded caption with tokens, or '<new1> cat and ...'"
+    )
+    tokens: Literal["auto", "none"] | dict[str, str] = Field(
+        "auto", description="modifier token per concept: auto (<new1>, <new2>...), none, or {concept id: token}"
+    )
+    global_token: str = Field("", description="composition token prepended to every training caption (e.g. <g*>)")
+    repeat_concepts: int = Field(0, ge=0, le=10, description="times the concept tokens are repeated at the end")
+    shard_size: int = Field(1000, ge=1, le=1_000_000, description="samples per webdataset shard")
+    link: bool = Field(True, description="hard-link files from the run folder (false: copy them)")
+    kohya_repeats: int = Field(10, ge=1, le=10_000, description="kohya folder repeats (img/<repeats>_<name>)")
+    kohya_masks: bool = Field(False, description="kohya: also write union masks for --masked_loss")
+
+    @field_validator("formats", mode="after")
+    @classmethod
+    def _known_formats(cls, formats: list[str]) -> list[str]:
+        try:
+            return list(dict.fromkeys(check_format(name) for name in formats))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
 
 
 class RunConfig(BaseModel):
@@ -114,6 +140,14 @@ class RunConfig(BaseModel):
             raise ConfigError(
                 _describe(exc, prefix=f"{kind}.", backend=section.backend, options=cls.Options)
             ) from exc
+
+    def settings(self, kind: str) -> dict[str, Any]:
+        """One stage's section in its canonical form (own keys and every backend option, defaults filled), for
+        fingerprints: the same however the config was given (command line, file or a run folder's config.yaml)."""
+        section = self.stage_section(kind)
+        data: dict[str, Any] = section.model_dump(mode="json", exclude=set(section.backend_options()))
+        data.update(self.backend_options(kind).model_dump(mode="json"))
+        return data
 
     def resolved(self) -> dict[str, Any]:
         """Everything, defaults included, with each backend's options filled in (for RUN_DIR/config.yaml)."""
@@ -238,4 +272,14 @@ caption:
 
 export:
   contact_sheet: true
+  formats: []          # also write these on every run: hf, coco, webdataset, custom-diffusion, dreambooth, kohya
+  include_flagged: false
+  caption: detailed    # training captions: detailed (grounded caption + tokens) | short ("<new1> cat and <new2> dog ...")
+  tokens: auto         # auto (<new1>, <new2>... by concept id) | none | {dog1: "<sks> dog", cat: "<ktn> cat"}
+  global_token: ""     # e.g. "<g*>", prepended to every training caption
+  repeat_concepts: 0   # append ", <new1> cat, <new2> dog" this many times
+  shard_size: 1000     # webdataset samples per shard
+  link: true           # hard-link files from the run folder into exports (false: copy)
+  kohya_repeats: 10
+  kohya_masks: false   # kohya: union masks for --masked_loss
 """

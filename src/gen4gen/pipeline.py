@@ -40,12 +40,17 @@ class Pipeline:
     """One run folder and the stages that fill it."""
 
     def __init__(
-        self, run_dir: Path, config: RunConfig, reporter: Reporter | None = None, retry_failed: bool = False
+        self,
+        run_dir: Path,
+        config: RunConfig,
+        reporter: Reporter | None = None,
+        retry_failed: bool = False,
+        verify: bool = False,
     ) -> None:
         self.run_dir = run_dir
         self.config = config
         self.reporter = reporter or Reporter()
-        self.manifest = Manifest(run_dir)
+        self.manifest = Manifest(run_dir, verify)
         remove_stale_temporaries(run_dir)  # left by a run killed mid-write; their files are remade
         self.backends = BackendPool(run_dir)
         self.ctx = Context(run_dir, config, self.manifest, self.reporter, self.backends, retry_failed)

@@ -120,5 +120,9 @@ def iter_samples(manifest: Manifest, keys: list[str]) -> Iterator[Sample | str]:
         if failed is not None:
             yield f"sample {key}: {failed.stage} {failed.status}"
             continue
+        damaged = next((r for r in (compose, repaint) if not manifest.intact(r)), None)
+        if damaged is not None:
+            yield f"sample {key}: files missing or changed since {damaged.stage}; rerun `gen4gen {damaged.stage}`"
+            continue
         decisions = {kind: d.value for kind, d in manifest.decisions(sample_target(key)).items()}
         yield build_sample(compose, repaint, caption, manifest.verdicts(key), decisions)

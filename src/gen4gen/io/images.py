@@ -115,16 +115,21 @@ def load_mask(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
         raise ImageError(f"{path}: unreadable mask ({_short(exc)}); re-export it as an 8-bit PNG") from exc
 
 
-def encode_png(array: np.ndarray) -> bytes:
+PNG_LEVEL = 1
+"""zlib level of every PNG gen4gen writes: level 1 encodes a 1024² image in about 60% of level 3's time for about
+6% more bytes (measured on the demo), and a fixed level keeps the bytes the same run to run."""
+
+
+def encode_png(array: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     """PNG bytes of a uint8 (H, W), (H, W, 3) or (H, W, 4) array, with no time-dependent chunks (same bytes)."""
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=3)
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=level)
     return buffer.getvalue()
 
 
-def save_png(path: Path, array: np.ndarray) -> str:
+def save_png(path: Path, array: np.ndarray, level: int = PNG_LEVEL) -> str:
     """Atomically write ``array`` as PNG; returns the sha256 of the bytes written."""
-    return atomic_write_bytes(path, encode_png(array))
+    return atomic_write_bytes(path, encode_png(array, level))
 
 
 def mask_to_u8(mask: np.ndarray) -> np.ndarray:

@@ -6,12 +6,34 @@ reads another stage's dict keys. Fields added later have defaults, so run folder
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from pathlib import PurePosixPath
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gen4gen.errors import ManifestError
 from gen4gen.manifest.store import Record
+
+
+def _inside(path: str) -> str:
+    """A recorded path must stay inside the run folder: relative, POSIX, no '..' (a crafted manifest cannot make
+    a stage read or write elsewhere)."""
+    parts = PurePosixPath(path).parts
+    if not path or "\\" in path or path.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+        raise ValueError(f"{path!r} is not a path inside the run folder")
+    return path
+
+
+def _stem(text: str) -> str:
+    if not text or "/" in text or "\\" in text or text in (".", ".."):
+        raise ValueError(f"{text!r} is not a file stem")
+    return text
+
+
+RunPath = Annotated[str, AfterValidator(_inside)]
+"""A path relative to the run folder, checked to stay inside it."""
+
+Stem = Annotated[str, AfterValidator(_stem)]
 
 
 class _Data(BaseModel):
@@ -30,8 +52,8 @@ class SegmentData(_Data):
     concept: str  # display name ("dog")
     folder: str  # concept folder ("dog2"), unique within its composition
     method: str  # backend name, or "alpha-channel"
-    cutout: str  # RGBA PNG cropped to content, relative to the run folder
-    mask: str  # chosen soft mask, full photo size
+    cutout: RunPath  # RGBA PNG cropped to content, relative to the run folder
+    mask: RunPath  # chosen soft mask, full photo size
     bbox: tuple[int, int, int, int]  # of the mask in the photo
     size: tuple[int, int]  # photo (width, height) as segmented
     aspect: float  # cut-out width / height
@@ -53,7 +75,7 @@ class ObjectData(_Data):
     depth: int  # 0 = farthest
     augment: dict[str, Any]
     visible: float  # visible share of the pasted cut-out
-    mask: str  # instance mask PNG, relative to the run folder
+    mask: RunPath  # instance mask PNG, relative to the run folder
 
     @model_validator(mode="before")
     @classmethod
@@ -67,19 +89,19 @@ class ComposeData(_Data):
     """One sample's layout and composite (also for rejected tries, without files)."""
 
     composition: str
-    sample_id: str  # file stem of the sample's files
+    sample_id: Stem  # file stem of the sample's files
     canvas: tuple[int, int]
     objects: list[ObjectData]
     scene: str | None
     notes: list[str] = Field(default_factory=list)
     provenance: dict[str, Any] = Field(default_factory=dict)
-    composite: str | None = None
-    union_mask: str | None = None
+    composite: RunPath | None = None
+    union_mask: RunPath | None = None
     worst: str | None = None  # rejected: the most hidden concept
 
 
 class RepaintData(_Data):
-    image: str  # finished image, relative to the run folder
+    image: RunPath  # finished image, relative to the run folder
     scene: str  # the scene phrase actually used
     info: dict[str, Any] = Field(default_factory=dict)
 

@@ -1,8 +1,9 @@
 """The run database: one SQLite file (WAL) in RUN_DIR recording every item every stage made.
 
 A record is keyed by (stage, item key) and holds its status, fingerprint (a hash of everything that determines
-the output: parameters, seed, backend identity, upstream hashes), outputs (relative path -> sha256) and data
-(the stage's typed record, see :mod:`gen4gen.manifest.records`). Files are written atomically *before* their
+the output: parameters, seed, backend identity, upstream hashes), outputs (relative path -> sha256, plus each
+file's size and mtime when committed, so an unchanged file is trusted without re-hashing it) and data (the
+stage's typed record, see :mod:`gen4gen.manifest.records`). Files are written atomically *before* their
 record is committed, and outputs are a pure function of the fingerprint, so a run killed at any moment resumes
 by redoing at most the items in flight, producing the same bytes. Only the driver process writes records.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import stat as stat_module
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,8 +72,12 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_by_target ON decisions (target);
 """
 
+_V3 = """
+ALTER TABLE items ADD COLUMN stats TEXT;  -- JSON {relative path: [size, mtime_ns]} when committed
+"""
+
 #: one script per schema version; version 0 is an empty file, version 1 is the unversioned schema of gen4gen 0.1
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -93,6 +99,7 @@ class Record:
     data: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     seconds: float | None = None
+    stats: dict[str, list[int]] = field(default_factory=dict)  # relative path -> [size, mtime_ns] at commit
 
 
 @dataclass(frozen=True)
@@ -119,8 +126,9 @@ class Manifest:
 
     FILENAME = "manifest.sqlite"
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, verify: bool = False) -> None:
         self.run_dir = run_dir
+        self.verify = verify  # re-hash every output instead of trusting an unchanged size and mtime
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / self.FILENAME
         self._lock = threading.Lock()
@@ -186,14 +194,19 @@ class Manifest:
             record.message,
             record.seconds,
             time.time(),
+            json.dumps({rel: _stat(self.run_dir / rel) for rel in record.outputs}, sort_keys=True),
         )
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            self._db.execute(
+                "INSERT OR REPLACE INTO items (stage, key, status, fingerprint, seed, backend, outputs, data, "
+                "message, seconds, updated, stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
     def get(self, stage: str, key: str) -> Record | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT stage, key, status, fingerprint, seed, backend, outputs, data, message, seconds "
+                "SELECT stage, key, status, fingerprint, seed, backend, outputs, data, message, seconds, stats "
                 "FROM items WHERE stage = ? AND key = ?",
                 (stage, key),
             ).fetchone()
@@ -202,7 +215,7 @@ class Manifest:
     def records(self, stage: str, status: str | None = None) -> list[Record]:
         """All records of a stage (optionally of one status), ordered by key."""
         query = (
-            "SELECT stage, key, status, fingerprint, seed, backend, outputs, data, message, seconds "
+            "SELECT stage, key, status, fingerprint, seed, backend, outputs, data, message, seconds, stats "
             "FROM items WHERE stage = ?"
         )
         args: tuple[Any, ...] = (stage,)
@@ -218,11 +231,19 @@ class Manifest:
         record = self.get(stage, key)
         if record is None or record.fingerprint != fp:
             return None
+        return record if self.intact(record) else None
+
+    def intact(self, record: Record) -> bool:
+        """Whether every output of ``record`` is there with its recorded content (size and mtime as when it was
+        committed, else its sha256; always the sha256 when verifying)."""
         for rel, digest in record.outputs.items():
             path = self.run_dir / rel
-            if not path.is_file() or file_sha256(path) != digest:
-                return None
-        return record
+            stat = _stat(path)
+            if stat is None:
+                return False
+            if (self.verify or record.stats.get(rel) != stat) and file_sha256(path) != digest:
+                return False
+        return True
 
     def counts(self, stage: str) -> dict[str, int]:
         with self._lock:
@@ -290,4 +311,14 @@ def _record(row: tuple[Any, ...]) -> Record:
         data=json.loads(row[7]),
         message=row[8],
         seconds=row[9],
+        stats=json.loads(row[10]) if row[10] else {},
     )
+
+
+def _stat(path: Path) -> list[int] | None:
+    """[size, mtime_ns] of a regular file, or None when it is missing (or not a file)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns] if stat_module.S_ISREG(info.st_mode) else None

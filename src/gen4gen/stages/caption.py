@@ -39,6 +39,10 @@ class CaptionStage(Stage):
             if repaint is None or repaint.status != DONE:
                 tally.skipped("no image (repaint failed or not run)")
                 continue
+            if not ctx.manifest.intact(repaint):
+                ctx.reporter.warn(f"sample {compose.key}: its image is missing or changed")
+                tally.skipped("image missing or changed; rerun `gen4gen repaint`")
+                continue
             seed = derive_seed(self.config.seed, self.name, compose.key)
             fp = fingerprint(self.version, repaint.fingerprint, repaint.outputs, identity, max_words, seed)
             current = self.is_current(ctx, compose.key, fp)

@@ -131,7 +131,7 @@ class ComposeStage(Stage):
         scenes = planner.suggest_scenes(names, rng)
         config_fp = fingerprint(
             self.version,
-            self.config.compose.model_dump(mode="json"),
+            self.config.settings(self.name),
             planner.identity(),
             [[c.sha256 for c in group] for group in cutouts],
             scenes,

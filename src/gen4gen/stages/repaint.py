@@ -38,6 +38,10 @@ class RepaintStage(Stage):
         identity = ctx.backends.get(self.spec).identity()
         wave = []
         for compose in accepted_samples(ctx):
+            if not ctx.manifest.intact(compose):
+                ctx.reporter.warn(f"sample {compose.key}: its composite or masks are missing or changed")
+                tally.skipped("composite missing or changed; rerun `gen4gen compose`")
+                continue
             seed = derive_seed(self.config.seed, self.name, compose.key)
             fp = fingerprint(self.version, compose.fingerprint, compose.outputs, identity, seed)
             current = self.is_current(ctx, compose.key, fp)

@@ -58,7 +58,7 @@ class SegmentStage(Stage):
 
     def plan(self, ctx: Context, tally: Tally) -> Iterator[list[WorkItem]]:
         identity = ctx.backends.get(self.spec).identity()
-        settings = self.config.segment.model_dump(mode="json")
+        settings = self.config.settings(self.name)
         wave = []
         for composition in self.compositions:
             for concept in composition.concepts:
@@ -71,8 +71,7 @@ class SegmentStage(Stage):
                         ctx.reporter.warn(f"{path}: unreadable ({exc.strerror}); skipped")
                         tally.skipped("unreadable photo")
                         continue
-                    # the empty list stands where 0.1 put sibling hashes: older run folders resume as they are
-                    fp = fingerprint(self.version, digest, [], settings, identity)
+                    fp = fingerprint(self.version, digest, settings, identity)
                     current = self.is_current(ctx, rel.as_posix(), fp)
                     if current is not None:
                         tally.reused(current)
