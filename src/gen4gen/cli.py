@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,8 +44,26 @@ def _add_work_args(parser: argparse.ArgumentParser) -> None:
         "--retry-failed", action="store_true", help="try again the items that failed before with the same inputs"
     )
     parser.add_argument(
-        "--verify", action="store_true", help="re-hash every output before reusing it (default: trust size + mtime)"
+        "--verify", action="store_true", help="re-hash every output before reusing it (default: size + mtime)"
     )
+
+
+def _add_export_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        action="append",
+        metavar="FORMAT",
+        help="hf, coco, webdataset, custom-diffusion, dreambooth or kohya (repeatable; see docs/exports.md)",
+    )
+    parser.add_argument(
+        "--out",
+        dest="export_out",
+        type=Path,
+        metavar="DIR",
+        help="export folder (default RUN_DIR/exports/FORMAT; with several formats DIR/FORMAT)",
+    )
+    parser.add_argument("--include-flagged", action="store_true", default=None, help="also export flagged samples")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,13 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("compose", "stage 2: layouts, composites and instance masks"),
         ("repaint", "stage 3: realistic backgrounds"),
         ("caption", "stage 4: grounded captions"),
-        ("export", "stage 5: metadata.jsonl (Hugging Face imagefolder) and contact sheet"),
+        ("export", "stage 5: metadata.jsonl and contact sheet, or training-ready exports (--format)"),
     ):
         stage = sub.add_parser(name, help=f"{text}, in an existing run folder")
         stage.add_argument("run_dir", type=Path, help="run folder made by `gen4gen run` or `gen4gen segment`")
         _add_config_args(stage, samples=name == "compose")
         if name != "export":
             _add_work_args(stage)
+        else:
+            _add_export_args(stage)
 
     init = sub.add_parser("init", help="write a commented example config")
     init.add_argument("path", type=Path, nargs="?", default=Path("gen4gen.yaml"))
@@ -107,24 +130,85 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled exactly like Ctrl-C (only the exit status differs)."""
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    from gen4gen.llm.abort import abort_requests
+
+    abort_requests()  # every wait for an endpoint ends now, in every thread
+    raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _catch_signals() -> dict[int, object] | None:
+    """Ctrl-C and SIGTERM stop the command promptly and alike; returns the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.getsignal(signum)
+        if previous[signum] is not signal.SIG_IGN:  # ignored (a background job): stays ignored
+            signal.signal(signum, _on_signal)
+    return previous
+
+
+def _accept_quiet_after_subcommand(parser: argparse.ArgumentParser) -> None:
+    """``gen4gen run -q ...`` as well as ``gen4gen -q run ...``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any("-q" in a.option_strings for a in sub._actions):
+                    sub.add_argument(
+                        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+                    )
+
+
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _accept_quiet_after_subcommand(parser)
+    args = parser.parse_args(argv)
     import logging
+    import sqlite3
 
     from gen4gen.errors import Gen4GenError, exit_code
+    from gen4gen.llm.abort import reset
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     console = _console()
+    reset()
+    previous = _catch_signals()
     try:
         return _dispatch(args, console)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         console.print(
             "[yellow]interrupted[/]: everything finished so far is kept; rerun the same command to resume"
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
     except Gen4GenError as exc:
         _error(console, str(exc))
         return exit_code(exc)
+    except OSError as exc:  # the disk, wherever it is hit first
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        from gen4gen.io.atomic import write_error
+
+        _error(console, str(write_error(Path(exc.filename or "."), exc)))
+        return EXIT_NOTHING_DONE
+    except sqlite3.OperationalError as exc:
+        if not any(word in str(exc) for word in ("full", "readonly", "read-only", "disk I/O")):
+            raise
+        _error(console, f"manifest.sqlite: {exc}; free some space or use a writable --out, then rerun to resume")
+        return EXIT_NOTHING_DONE
+    finally:
+        for signum, handler in (previous or {}).items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def _error(console: Console, message: str) -> None:
@@ -147,11 +231,15 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
     if args.command == "init":
         from gen4gen.config import EXAMPLE_CONFIG
+        from gen4gen.io.atomic import atomic_write_text
 
         if args.path.exists():
             _error(console, f"{args.path} already exists; choose another path or remove it")
             return EXIT_USAGE
-        args.path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+        if not args.path.parent.is_dir():
+            _error(console, f"{args.path}: no folder {args.path.parent}; create it first or choose another path")
+            return EXIT_USAGE
+        atomic_write_text(args.path, EXAMPLE_CONFIG)
         console.print(f"wrote {args.path}")
         return EXIT_OK
     if args.command == "backends":
@@ -167,6 +255,7 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         return _eval(args, console)
 
     from gen4gen.config import load_config
+    from gen4gen.io.atomic import make_output_folder
     from gen4gen.io.sources import ensure_outside
     from gen4gen.pipeline import Pipeline
     from gen4gen.progress import RichReporter
@@ -178,12 +267,14 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         if args.command == "demo":
             from gen4gen.demo import write_demo_inputs
 
+            make_output_folder(args.out)
             args.src = write_demo_inputs(args.out / "inputs")
             args.out = args.out / "run"
             if args.workers is None:
                 overrides.insert(0, "workers=0")  # the showcase uses every core
         config = load_config(args.config, overrides)
         ensure_outside(args.src, args.out)
+        make_output_folder(args.out)
         with Pipeline(args.out, config, reporter, retry, verify) as pipeline:
             stats = pipeline.run(args.src)
         _summary(console, stats, args.out)
@@ -191,6 +282,7 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     if args.command == "segment":
         config = load_config(args.config, _overrides(args))
         ensure_outside(args.src, args.out)
+        make_output_folder(args.out)
         with Pipeline(args.out, config, reporter, retry, verify) as pipeline:
             pipeline.write_config()
             segmented = pipeline.segment(args.src, cutouts_root=args.out)
@@ -204,7 +296,10 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     config = Pipeline.saved_config(run_dir, args.config, _overrides(args))
     with Pipeline(run_dir, config, reporter, retry, verify) as pipeline:
         pipeline.write_config()
-        stage: StageStats = getattr(pipeline, args.command)()
+        if args.command == "export":
+            stage: StageStats = pipeline.export(args.formats, args.export_out, args.include_flagged)
+        else:
+            stage = getattr(pipeline, args.command)()
     _summary(console, [stage], run_dir)
     return EXIT_OK if stage.total_ok > 0 else EXIT_NOTHING_DONE
 

@@ -2,9 +2,10 @@
 
 Each builder writes a folder (or file) that the production loaders open exactly as they open real weights: an
 ONNX file with IS-Net's input/output contract, diffusers SDXL / SD-1.5 inpainting pipelines (plus an SDXL
-refiner), and BLIP / LLaVA captioners with their processors. Tokenizers are written from small vocabularies made
-here, so nothing touches the network. The weights are random: outputs have the right shapes and types, not
-meaning. Plugin authors can use them to test backends and stages on the CPU.
+refiner), BLIP / LLaVA captioners with their processors, and the CLIP and OWL-ViT models of ``gen4gen eval``.
+Tokenizers are written from small vocabularies made here, so nothing touches the network. The weights are
+random: outputs have the right shapes and types, not meaning. Plugin authors can use them to test backends and
+stages on the CPU.
 
 Requires the ``neural`` extra (torch, diffusers, transformers, onnx for the ONNX builder).
 """
@@ -402,3 +403,74 @@ def build_tiny_isnet_onnx(path: Path, size: int = 1024, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, path)
     return path
+
+
+def _clip_vision_config(config_cls: Any, image_size: int, patch_size: int, projection: int) -> Any:
+    return config_cls(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=image_size,
+        patch_size=patch_size,
+        projection_dim=projection,
+    )
+
+
+def build_tiny_clip(folder: Path, seed: int = 0, image_size: int = 32) -> Path:
+    """A random CLIP (ViT image tower, text tower, projections) with its processor, like
+    ``openai/clip-vit-base-patch32`` in miniature: same classes, same pre-processing steps, 77-token text."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPVisionConfig
+
+    torch.manual_seed(seed)
+    tokenizer = tiny_clip_tokenizer()
+    projection = 16
+    config = CLIPConfig(
+        text_config=_clip_text_config(32, projection, len(tokenizer)).to_dict(),
+        vision_config=_clip_vision_config(CLIPVisionConfig, image_size, 8, projection).to_dict(),
+        projection_dim=projection,
+    )
+    model = CLIPModel(config).eval()
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+        ),
+        tokenizer=tokenizer,
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return Path(folder)
+
+
+def build_tiny_owlvit(folder: Path, seed: int = 0, image_size: int = 64) -> Path:
+    """A random OWL-ViT open-vocabulary detector with its processor, like ``google/owlvit-base-patch32`` in
+    miniature: one box per image patch ((image_size / 16)² boxes), text queries of at most 16 tokens."""
+    import torch
+    from transformers import (
+        OwlViTConfig,
+        OwlViTForObjectDetection,
+        OwlViTImageProcessor,
+        OwlViTProcessor,
+        OwlViTVisionConfig,
+    )
+
+    torch.manual_seed(seed)
+    tokenizer = tiny_clip_tokenizer()
+    tokenizer.model_max_length = 16
+    projection = 32  # the class head maps image features to the text width: projection = text hidden size
+    text = _clip_text_config(32, projection, len(tokenizer)).to_dict()
+    text.update(max_position_embeddings=16, model_type="owlvit_text_model")
+    vision = _clip_vision_config(OwlViTVisionConfig, image_size, 16, projection).to_dict()
+    config = OwlViTConfig(text_config=text, vision_config=vision, projection_dim=projection)
+    model = OwlViTForObjectDetection(config).eval()
+    processor = OwlViTProcessor(
+        image_processor=OwlViTImageProcessor(
+            size={"height": image_size, "width": image_size},
+            crop_size={"height": image_size, "width": image_size},
+        ),
+        tokenizer=tokenizer,
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return Path(folder)
