@@ -214,8 +214,11 @@ def test_rate_limiter_reserves_tokens_across_threads() -> None:
     assert sorted(got) == [0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
 
 
-def test_repr_and_errors_hide_credentials() -> None:
+def test_repr_and_errors_hide_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeOpenAI() as server:
         url = server.url.replace("http://", "http://user:pw@")
-        chat = client(server, base_url=url)
+        with pytest.raises(ValueError, match="holds credentials"):  # never configuration: it would be stored
+            EndpointOptions(base_url=url, model="fake")
+        monkeypatch.setenv("OPENAI_BASE_URL", url)  # from the environment it is fine, and never shown
+        chat = ChatClient(EndpointOptions(model="fake"))
         assert "pw" not in repr(chat) and "pw" not in chat.display_url and SECRET not in repr(chat)

@@ -38,18 +38,28 @@ class _Section(BaseModel):
 
 class SegmentConfig(_Section):
     backend: str = DEFAULTS["segment"]
-    rounds: int = Field(3, ge=1, le=5, description="segmentation rounds; each re-segments the previous cut-out")
-    use_alpha: bool = Field(True, description="use a photo's own alpha channel as the mask when it has one")
-    min_area: float = Field(0.005, ge=0, lt=1, description="smallest mask, as a fraction of the photo, accepted")
+    rounds: int = Field(
+        3, ge=1, le=5, strict=True, description="segmentation rounds; each re-segments the previous cut-out"
+    )
+    use_alpha: bool = Field(
+        True, strict=True, description="use a photo's own alpha channel as the mask when it has one"
+    )
+    min_area: float = Field(
+        0.005, ge=0, lt=1, strict=True, description="smallest mask, as a fraction of the photo, accepted"
+    )
 
 
 class ComposeConfig(_Section):
     backend: str = DEFAULTS["compose"]
-    canvas: int = Field(1024, ge=64, le=4096, description="square canvas side in pixels")
-    flip_p: float = Field(0.5, ge=0, le=1, description="probability of mirroring a cut-out")
-    max_rotation_deg: float = Field(5.0, ge=0, le=45, description="largest random in-plane rotation")
-    max_shift_frac: float = Field(0.03, ge=0, le=0.25, description="largest random shift, fraction of the box")
-    min_visible: float = Field(0.6, ge=0, le=1, description="reject a sample where a concept is more hidden")
+    canvas: int = Field(1024, ge=64, le=4096, strict=True, description="square canvas side in pixels")
+    flip_p: float = Field(0.5, ge=0, le=1, strict=True, description="probability of mirroring a cut-out")
+    max_rotation_deg: float = Field(5.0, ge=0, le=45, strict=True, description="largest random in-plane rotation")
+    max_shift_frac: float = Field(
+        0.03, ge=0, le=0.25, strict=True, description="largest random shift, fraction of the box"
+    )
+    min_visible: float = Field(
+        0.6, ge=0, le=1, strict=True, description="reject a sample where a concept is more hidden"
+    )
 
 
 class RepaintConfig(_Section):
@@ -58,29 +68,37 @@ class RepaintConfig(_Section):
 
 class CaptionConfig(_Section):
     backend: str = DEFAULTS["caption"]
-    max_words: int = Field(30, ge=5, le=200, description="captions are limited to this many words")
+    max_words: int = Field(30, ge=5, le=200, strict=True, description="captions are limited to this many words")
 
 
 class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    contact_sheet: bool = Field(True, description="write contact_sheet.jpg with the accepted samples")
+    contact_sheet: bool = Field(True, strict=True, description="write contact_sheet.jpg with the accepted samples")
     formats: list[str] = Field(
         default_factory=list,
         description="training-ready exports `run` and `export` also write, each to RUN_DIR/exports/<format>",
     )
-    include_flagged: bool = Field(False, description="also export samples a check or a person flagged")
+    include_flagged: bool = Field(
+        False, strict=True, description="also export samples a check or a person flagged"
+    )
     caption: Literal["detailed", "short"] = Field(
         "detailed", description="training caption: the grounded caption with tokens, or '<new1> cat and ...'"
     )
     tokens: Literal["auto", "none"] | dict[str, str] = Field(
         "auto", description="modifier token per concept: auto (<new1>, <new2>...), none, or {concept id: token}"
     )
-    global_token: str = Field("", description="composition token prepended to every training caption (e.g. <g*>)")
-    repeat_concepts: int = Field(0, ge=0, le=10, description="times the concept tokens are repeated at the end")
-    shard_size: int = Field(1000, ge=1, le=1_000_000, description="samples per webdataset shard")
-    link: bool = Field(True, description="hard-link files from the run folder (false: copy them)")
-    kohya_repeats: int = Field(10, ge=1, le=10_000, description="kohya folder repeats (img/<repeats>_<name>)")
-    kohya_masks: bool = Field(False, description="kohya: also write union masks for --masked_loss")
+    global_token: str = Field(
+        "", strict=True, description="composition token prepended to every training caption (e.g. <g*>)"
+    )
+    repeat_concepts: int = Field(
+        0, ge=0, le=10, strict=True, description="times the concept tokens are repeated at the end"
+    )
+    shard_size: int = Field(1000, ge=1, le=1_000_000, strict=True, description="samples per webdataset shard")
+    link: bool = Field(True, strict=True, description="hard-link files from the run folder (false: copy them)")
+    kohya_repeats: int = Field(
+        10, ge=1, le=10_000, strict=True, description="kohya folder repeats (img/<repeats>_<name>)"
+    )
+    kohya_masks: bool = Field(False, strict=True, description="kohya: also write union masks for --masked_loss")
 
     @field_validator("formats", mode="after")
     @classmethod
@@ -93,13 +111,16 @@ class ExportConfig(BaseModel):
 
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    seed: int = Field(0, ge=0, description="run seed; every item's seed derives from it")
-    samples: int = Field(8, ge=1, le=1_000_000, description="accepted samples to make per composition")
-    batch_size: int = Field(8, ge=1, le=1024, description="items handed to a backend at once")
+    seed: int = Field(0, ge=0, strict=True, description="run seed; every item's seed derives from it")
+    samples: int = Field(
+        8, ge=1, le=1_000_000, strict=True, description="accepted samples to make per composition"
+    )
+    batch_size: int = Field(8, ge=1, le=1024, strict=True, description="items handed to a backend at once")
     workers: int = Field(
         1,
         ge=0,
         le=64,
+        strict=True,
         description="processes for CPU-bound stages (1: this one; 0: one per core, at most 8)",
     )
     segment: SegmentConfig = SegmentConfig()
@@ -138,7 +159,13 @@ class RunConfig(BaseModel):
             return cls.Options.model_validate(section.backend_options())
         except ValidationError as exc:
             raise ConfigError(
-                _describe(exc, prefix=f"{kind}.", backend=section.backend, options=cls.Options)
+                _describe(
+                    exc,
+                    prefix=f"{kind}.",
+                    backend=section.backend,
+                    options=cls.Options,
+                    own=tuple(type(section).model_fields),
+                )
             ) from exc
 
     def settings(self, kind: str) -> dict[str, Any]:
@@ -158,16 +185,31 @@ class RunConfig(BaseModel):
 
 
 def _describe(
-    exc: ValidationError, prefix: str = "", backend: str | None = None, options: type[BaseModel] | None = None
+    exc: ValidationError,
+    prefix: str = "",
+    backend: str | None = None,
+    options: type[BaseModel] | None = None,
+    own: tuple[str, ...] = (),
 ) -> str:
-    """One line per problem, each naming the dotted key."""
+    """One line per problem, each naming the dotted key; an unknown key comes with the valid ones (the stage's
+    own keys ``own`` and the backend's ``options``, or the keys of the section it was found in)."""
     lines = []
     for error in exc.errors():
         key = prefix + ".".join(str(p) for p in error["loc"])
         if error["type"] == "extra_forbidden":
-            valid = ", ".join(options.model_fields) if options is not None else ""
-            owner = f"backend {backend!r}" if backend else "this section"
+            if options is not None:
+                owner = f"backend {backend!r}" if backend else "this section"
+                valid = ", ".join(options.model_fields)
+                if own:
+                    stage = prefix.rstrip(".") or "this"
+                    valid = f"{', '.join(own)} (the {stage} stage's); {valid or 'none'} (the {backend} backend's)"
+            else:
+                owner = "this section" if len(error["loc"]) > 1 else "the config"
+                valid = ", ".join(_section_keys(error["loc"][:-1]))
             lines.append(f"config: unknown key {key!r} for {owner}" + (f"; valid keys: {valid}" if valid else ""))
+        elif error["type"] == "value_error":  # a validator's own message says what is wrong (and never echoes
+            # a value that may hold a secret, such as a URL with a password)
+            lines.append(f"config: {key}: {error['msg'].removeprefix('Value error, ')}")
         else:
             got = error.get("input")
             shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
@@ -175,12 +217,29 @@ def _describe(
     return "; ".join(lines)
 
 
+def _section_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys of the config section at ``loc`` (the top level for ``()``); none when it is not a section."""
+    model: Any = RunConfig
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        model = field.annotation if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a YAML or TOML config file into a dict (ConfigError naming the file on any problem)."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save the config as UTF-8"
+        ) from exc
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror}); check the path") from exc
+        why = "a folder, not a file" if path.is_dir() else exc.strerror
+        raise ConfigError(f"{path}: cannot read config ({why}); check the path") from exc
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
@@ -274,7 +333,7 @@ export:
   contact_sheet: true
   formats: []          # also write these on every run: hf, coco, webdataset, custom-diffusion, dreambooth, kohya
   include_flagged: false
-  caption: detailed    # training captions: detailed (grounded caption + tokens) | short ("<new1> cat and <new2> dog ...")
+  caption: detailed    # detailed (the grounded caption with tokens) | short ("<new1> cat and <new2> dog ...")
   tokens: auto         # auto (<new1>, <new2>... by concept id) | none | {dog1: "<sks> dog", cat: "<ktn> cat"}
   global_token: ""     # e.g. "<g*>", prepended to every training caption
   repeat_concepts: 0   # append ", <new1> cat, <new2> dog" this many times

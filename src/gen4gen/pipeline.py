@@ -160,8 +160,12 @@ class Pipeline:
     def caption(self) -> StageStats:
         return self._run(CaptionStage(self.run_dir, self.config))
 
-    def export(self) -> StageStats:
-        return self._record(export_stage(self.ctx))
+    def export(
+        self, formats: list[str] | None = None, out: Path | None = None, include_flagged: bool | None = None
+    ) -> StageStats:
+        """The run folder's metadata.jsonl, contact sheet and ``export.formats``; or only ``formats``, in
+        RUN_DIR/exports/<format> (``out`` for one format, ``out``/<format> for several)."""
+        return self._record(export_stage(self.ctx, formats, out, include_flagged))
 
     def run(self, src: Path) -> list[StageStats]:
         """All stages, in order, on ``src``; every backend is built first, so a missing model fails at once."""

@@ -197,8 +197,17 @@ def _mention_pattern(name: str) -> re.Pattern[str]:
         if tail in _ALIASES:
             phrases += [words[:start] + alias.split() for alias in sorted(_ALIASES[tail])]
             break
-    alternatives = "|".join(_phrase_pattern(p) for p in phrases)
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    alternatives = "|".join(_bounded(p) for p in phrases)
+    return re.compile(rf"(?:{alternatives})", re.IGNORECASE)
+
+
+def _bounded(words: list[str]) -> str:
+    """A phrase's pattern with a word boundary at each end that is a word character: "cat" does not match in
+    "scatter", but a name that starts or ends with another character ("🐶", "c++") is its own boundary, so
+    "a🐶" and "two c++s" name it."""
+    left = r"(?<!\w)" if re.match(r"\w", words[0]) else ""
+    right = r"(?!\w)" if re.search(r"\w$", words[-1]) else ""
+    return f"{left}{_phrase_pattern(words)}{right}"
 
 
 def mentions(text: str, name: str) -> bool:

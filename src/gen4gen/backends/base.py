@@ -143,7 +143,13 @@ class CaptionRequest:
 
 
 class Captioner(Backend):
-    """Describes a finished sample in words."""
+    """Describes a finished sample in words.
+
+    A captioner that reads only the layout (``needs_pixels = False``) gets an ``image`` of the right shape that
+    costs nothing (the image is not decoded).
+    """
+
+    needs_pixels: ClassVar[bool] = True
 
     @abstractmethod
     def caption(self, request: CaptionRequest) -> str: ...

@@ -1,9 +1,24 @@
-"""The Hugging Face imagefolder: ``metadata.jsonl`` next to ``images/`` in the run folder.
+"""The Hugging Face imagefolder, in two places.
 
-Each line: ``file_name`` (the image), ``mask_file_name`` (union mask; `datasets` loads it as a second image
-column), ``text`` (caption), ``objects`` (name, concept id, bbox [x0, y0, x1, y1] in pixels, instance mask path),
-``scene``, ``seed``, ``sample_id``, ``composition``. Loads with
-``datasets.load_dataset("imagefolder", data_dir=RUN_DIR)``.
+``ImageFolderWriter`` keeps the run folder's own index, ``RUN_DIR/metadata.jsonl`` next to ``images/``: each line
+``file_name`` (the image), ``mask_file_name`` (union mask), ``text`` (caption), ``objects`` (name, concept id,
+bbox [x0, y0, x1, y1] in pixels, instance mask path), ``scene``, ``seed``, ``sample_id``, ``composition``.
+
+``HFDatasetWriter`` is the ``hf`` export: a folder holding only the dataset, which
+``datasets.load_dataset("imagefolder", data_dir=DIR, split="train")`` loads with any datasets >= 2.19 and any
+concept name::
+
+    DIR/metadata.jsonl           file_name, mask_file_name, text (training caption), caption (grounded
+                                 caption), objects [{name, concept_id, token, bbox, mask}], scene, seed,
+                                 sample_id, composition
+    DIR/images/<stem>.png        the samples
+    DIR/.masks/<stem>.png        union masks (`mask` column from datasets 3.4 on; a path before)
+    DIR/.masks/<stem>/<k>.png    instance masks, ``objects[k].mask``
+    DIR/README.md, export.yaml   how to load it; what was exported, with which caption settings
+
+Stems are hex digits and the masks sit in a hidden folder: datasets never reads a concept's name as a split name
+(``train``, ``test``), and datasets before 3.4, which wants a metadata line for every image it finds, never finds
+a mask.
 """
 
 from __future__ import annotations
@@ -13,14 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from gen4gen.exporters.base import Writer
+from gen4gen.exporters.folder import FolderWriter, dataset_stem
 from gen4gen.io.atomic import atomic_write_text
 from gen4gen.sample import Sample
 
 METADATA = "metadata.jsonl"
+MASKS = ".masks"
 
 
 def metadata_row(sample: Sample) -> dict[str, Any]:
-    """The metadata.jsonl line of one sample."""
+    """The run folder's metadata.jsonl line of one sample."""
     return {
         "file_name": sample.image,
         "mask_file_name": sample.union_mask,
@@ -37,7 +54,9 @@ def metadata_row(sample: Sample) -> dict[str, Any]:
 
 
 class ImageFolderWriter(Writer):
-    name = "hf"
+    """The run folder's own ``metadata.jsonl`` (what ``gen4gen run`` writes)."""
+
+    name = "index"
 
     def open(self, run_dir: Path) -> None:
         super().open(run_dir)
@@ -50,3 +69,77 @@ class ImageFolderWriter(Writer):
         path = self.run_dir / METADATA
         atomic_write_text(path, "".join(self.lines))
         return [path]
+
+
+class HFDatasetWriter(FolderWriter):
+    """The ``hf`` export (see the module docstring)."""
+
+    name = "hf"
+    owned = ("images", MASKS)
+
+    def open(self, run_dir: Path) -> None:
+        super().open(run_dir)
+        self.lines: list[str] = []
+
+    def add(self, sample: Sample) -> None:
+        stem = dataset_stem(sample)
+        image = self.place_rgb(self.source(sample.image, sample), f"images/{stem}")
+        union = f"{MASKS}/{stem}.png"
+        self.place(self.source(sample.union_mask, sample), union)
+        objects = []
+        for k, obj in enumerate(sample.objects):
+            mask = f"{MASKS}/{stem}/{k}.png"
+            self.place(self.source(obj.mask, sample), mask)
+            concept = self.captions.concept(obj.concept_id)
+            objects.append(
+                {
+                    "name": obj.name,
+                    "concept_id": obj.concept_id,
+                    "token": concept.token,
+                    "bbox": list(obj.bbox),
+                    "mask": mask,
+                }
+            )
+        row = {
+            "file_name": image,
+            "mask_file_name": union,
+            "text": self.captions.caption(sample),
+            "caption": sample.caption,
+            "objects": objects,
+            "scene": sample.scene,
+            "seed": sample.seeds.get("compose"),
+            "sample_id": sample.id,
+            "composition": sample.composition,
+        }
+        self.lines.append(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        self.count += 1
+
+    def close(self) -> list[Path]:
+        self.put_text(METADATA, "".join(self.lines))
+        self.put_text("README.md", README.format(dir=self.out_dir.resolve()))
+        return self.finish()
+
+
+README = """\
+# gen4gen dataset (Hugging Face imagefolder)
+
+```python
+from datasets import load_dataset
+
+dataset = load_dataset("imagefolder", data_dir="{dir}", split="train")
+```
+
+Columns: `image`, `mask` (union of the concept masks; a path relative to this folder with datasets < 3.4),
+`text` (the training caption, with the concepts' tokens), `caption` (the grounded caption), `objects`
+(`name`, `concept_id`, `token`, `bbox` [x0, y0, x1, y1] in pixels, `mask`: the instance mask, relative to this
+folder), `scene`, `seed`, `sample_id`, `composition`. `export.yaml` records the caption settings.
+
+Train diffusers' text-to-image LoRA on it:
+
+```bash
+accelerate launch train_text_to_image_lora.py \\
+  --pretrained_model_name_or_path=stable-diffusion-v1-5/stable-diffusion-v1-5 \\
+  --train_data_dir="{dir}" --caption_column=text --resolution=512 --train_batch_size=1 \\
+  --max_train_steps=1000 --learning_rate=1e-4 --output_dir=gen4gen-lora
+```
+"""

@@ -63,13 +63,41 @@ def sample_augment(
     )
 
 
-def render_cutout(rgba: np.ndarray, size_wh: tuple[int, int], augment: Augment) -> np.ndarray:
-    """The cut-out resized to ``size_wh`` with ``augment``'s flip and rotation applied (the shift is the caller's):
-    float32 (h, w, 4), premultiplied RGB in [0, 255] and alpha in [0, 1]."""
+@dataclass(frozen=True)
+class PreparedCutout:
+    """A cut-out ready to be pasted many times: RGBA uint8 with premultiplied colour, shrunk (once, with area
+    averaging) so that it is no larger than needed for the canvas, and its mean alpha (coverage of its box).
+
+    Premultiplying before any resampling keeps whatever RGB hides under transparent pixels out of the edges;
+    shrinking once saves resampling a multi-megapixel photo crop for every sample.
+    """
+
+    premultiplied: np.ndarray
+    coverage: float
+
+
+def prepare_cutout(rgba: np.ndarray, max_side: int | None = None) -> PreparedCutout:
+    """``rgba`` (h, w, 4) uint8 premultiplied and, when ``max_side`` is given, shrunk to fit in max_side²."""
     if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
         raise ValueError(f"cut-out must be RGBA uint8 (h, w, 4), got {rgba.dtype} {rgba.shape}")
+    coverage = float(rgba[:, :, 3].mean()) / 255.0
+    premult = cv2.cvtColor(np.ascontiguousarray(rgba), cv2.COLOR_RGBA2mRGBA)
+    h, w = premult.shape[:2]
+    if max_side is not None and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        premult = cv2.resize(premult, size, interpolation=cv2.INTER_AREA)
+    return PreparedCutout(premult, coverage)
+
+
+def render_cutout(cutout: np.ndarray | PreparedCutout, size_wh: tuple[int, int], augment: Augment) -> np.ndarray:
+    """The cut-out resized to ``size_wh`` with ``augment``'s flip and rotation applied (the shift is the caller's):
+    float32 (h, w, 4), premultiplied RGB in [0, 255] and alpha in [0, 1]. ``cutout`` is a prepared cut-out or
+    a plain RGBA uint8 array."""
+    prepared = cutout if isinstance(cutout, PreparedCutout) else prepare_cutout(cutout)
+    premult = prepared.premultiplied
     bw, bh = size_wh
-    src_h, src_w = rgba.shape[:2]
+    src_h, src_w = premult.shape[:2]
     theta = math.radians(augment.rotation_deg)
     c, s = abs(math.cos(theta)), abs(math.sin(theta))
     if augment.rotation_deg % 360.0 == 0.0:
@@ -77,7 +105,6 @@ def render_cutout(rgba: np.ndarray, size_wh: tuple[int, int], augment: Augment) 
     else:  # largest size whose rotated bounding box fits the box
         k = min(bw / (src_w * c + src_h * s), bh / (src_w * s + src_h * c))
         tw, th = max(1, round(src_w * k)), max(1, round(src_h * k))
-    premult = cv2.cvtColor(np.ascontiguousarray(rgba), cv2.COLOR_RGBA2mRGBA)
     shrinking = tw * th < src_w * src_h
     patch = cv2.resize(premult, (tw, th), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     if augment.flip:
@@ -93,7 +120,9 @@ def render_cutout(rgba: np.ndarray, size_wh: tuple[int, int], augment: Augment) 
     return patch
 
 
-def paste_cutouts(canvas_wh: tuple[int, int], items: Sequence[tuple[np.ndarray, Placement, Augment]]) -> Composite:
+def paste_cutouts(
+    canvas_wh: tuple[int, int], items: Sequence[tuple[np.ndarray | PreparedCutout, Placement, Augment]]
+) -> Composite:
     """Alpha-composite each ``(rgba cut-out, placement, augment)`` onto a black canvas, farthest first.
 
     Each cut-out fills its placement box (shifted by the augment, then moved back inside the canvas if needed);

@@ -20,12 +20,17 @@ from gen4gen.io.atomic import atomic_write_bytes
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 MAX_PIXELS = 40_000_000  # larger images are downscaled to this many pixels on load
 REFUSE_PIXELS = 400_000_000  # beyond this the header is not trusted at all (decompression bomb)
+TRANSPARENT_BELOW = 128  # alpha under this counts as transparent
+MIN_TRANSPARENT_SHARE = 0.01
+"""An alpha channel is a real cut-out only when at least this share of the pixels (1%) is transparent (alpha
+under 128): one pixel at 254, a palette with a transparent index used by a few pixels, or an opaque image saved
+as RGBA is a photo, and is segmented like one."""
 
 
 @dataclass
 class LoadedImage:
     rgb: np.ndarray  # (H, W, 3) uint8
-    alpha: np.ndarray | None  # (H, W) uint8 when the file has a non-trivial alpha channel
+    alpha: np.ndarray | None  # (H, W) uint8 when the file has a real alpha channel (see has_real_alpha)
     downscaled_from: tuple[int, int] | None = None  # original (W, H) when the image was shrunk on load
 
 
@@ -75,24 +80,45 @@ def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if array.shape[2] == 4:
         alpha = array[:, :, 3]
         rgb = np.ascontiguousarray(array[:, :, :3])
-        return LoadedImage(rgb, alpha if alpha.min() < 255 else None, downscaled)
+        return LoadedImage(rgb, alpha if has_real_alpha(alpha) else None, downscaled)
     return LoadedImage(np.ascontiguousarray(array), None, downscaled)
+
+
+def has_real_alpha(alpha: np.ndarray) -> bool:
+    """Whether an alpha channel makes the image a cut-out: a meaningful share of transparent pixels
+    (:data:`MIN_TRANSPARENT_SHARE`), not a stray pixel below 255."""
+    return float((alpha < TRANSPARENT_BELOW).mean()) >= MIN_TRANSPARENT_SHARE
 
 
 def _to_rgba_or_rgb(im: Image.Image) -> Image.Image:
     """Any PIL mode -> 'RGB' or 'RGBA' (8 bits per channel)."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if array.max() > 255 else 255.0
-        return Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
-    if im.mode == "F":
-        array = np.asarray(im, dtype=np.float64)
-        array = array / max(float(array.max()), 1e-6)
-        return Image.fromarray(np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return Image.fromarray(_to_u8(np.asarray(im, dtype=np.float64), im.mode)).convert("RGB")
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     if im.mode == "CMYK":
         return im.convert("RGB")
     return im.convert("RGBA" if has_alpha else "RGB")
+
+
+def _to_u8(array: np.ndarray, mode: str) -> np.ndarray:
+    """A 16-bit, 32-bit integer or floating-point gray image as uint8.
+
+    Integers: 8-bit values stay as they are; wider ones are scaled by the smallest full range that holds them
+    (12-bit, 16-bit, 32-bit), so a 12-bit scan is not four bits too dark. Floats: [0, 1] data is taken as it is,
+    anything else is stretched from its minimum (or 0) to its maximum; NaN and infinities become 0.
+    """
+    array = np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)
+    if mode == "F":
+        low = min(0.0, float(array.min()))
+        high = float(array.max())
+        if low >= 0.0 and high <= 1.0:
+            low, high = 0.0, 1.0
+    else:
+        low = 0.0
+        peak = float(array.max())
+        high = next((float(2**bits - 1) for bits in (8, 12, 16, 32) if peak <= 2**bits - 1), peak)
+    scaled = (array - low) / max(high - low, 1e-12)
+    return np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _short(exc: BaseException) -> str:

@@ -6,12 +6,14 @@ A composition is a set of concepts that appear together in every sample. Concept
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gen4gen.errors import SourceError
+from gen4gen.errors import ConfigError, SourceError
 from gen4gen.io.images import IMAGE_SUFFIXES
 
 SIDECAR_MASK = re.compile(r"(_mask|\.mask)$", re.IGNORECASE)
@@ -54,41 +56,120 @@ def is_photo(path: Path) -> bool:
     )
 
 
-def _listing(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
-    """(photos, sub-folders, other files) of a folder, sorted by name for a stable order."""
-    photos, folders, others = [], [], []
+def shown(path: Path | str) -> str:
+    """``path`` as printable text: bytes that are not UTF-8 appear as ``\\xNN`` escapes."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@dataclass
+class _Listing:
+    photos: list[Path] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
+    others: list[Path] = field(default_factory=list)  # regular files that are not images
+    problems: list[str] = field(default_factory=list)  # entries skipped, one line each
+
+
+def _listing(folder: Path, masks_folder_ok: bool = False) -> _Listing:
+    """Photos, sub-folders and other files of ``folder``, sorted by name for a stable order, and one line for
+    every entry skipped for a reason the user may not expect.
+
+    ``masks_folder_ok``: a ``masks`` sub-folder holds side-car masks (concept folders); elsewhere a folder of
+    that name is reported, never read as a concept.
+    """
+    found = _Listing()
+    sidecars: list[Path] = []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith(".") or entry.name == "masks":
+        name = entry.name
+        if name.startswith("."):
             continue
-        if entry.is_dir():
-            folders.append(entry)
-        elif is_photo(entry):
-            photos.append(entry)
-        elif entry.is_file() and not SIDECAR_MASK.search(entry.stem):
-            others.append(entry)
-    return photos, folders, others
+        if not _utf8(name):
+            found.problems.append(f"{shown(entry)}: the name is not valid UTF-8; skipped (rename it)")
+            continue
+        try:
+            mode = entry.stat().st_mode
+        except OSError as exc:
+            if entry.is_symlink():
+                why = "a symbolic link loop" if exc.errno == errno.ELOOP else "a dangling symbolic link"
+                found.problems.append(f"{entry}: {why}; skipped (fix or remove the link)")
+            else:
+                found.problems.append(f"{entry}: unreadable ({exc.strerror}); skipped")
+            continue
+        if stat.S_ISDIR(mode):
+            if name == "masks":
+                if not masks_folder_ok:
+                    found.problems.append(
+                        f"{entry}: a folder named 'masks' holds side-car masks, not a concept; skipped "
+                        "(rename it to use it as a concept)"
+                    )
+                continue
+            found.folders.append(entry)
+        elif not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+            found.problems.append(f"{entry}: not a regular file ({kind}); skipped")
+        elif SIDECAR_MASK.search(entry.stem):
+            sidecars.append(entry)
+        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+            found.photos.append(entry)
+        else:
+            found.others.append(entry)
+    stems = {p.stem.lower() for p in found.photos}
+    for sidecar in sidecars:
+        partner = SIDECAR_MASK.sub("", sidecar.stem)
+        if partner.lower() not in stems and sidecar.suffix.lower() in IMAGE_SUFFIXES:
+            found.problems.append(
+                f"{sidecar}: named like the side-car mask of a photo {partner!r} that is not there; skipped "
+                "(rename it if it is a photo)"
+            )
+    return found
 
 
 def ensure_outside(src: Path, out: Path) -> None:
-    """Refuse an output folder inside the input folder: outputs would overwrite photos or be read as photos."""
-    if out.resolve().is_relative_to(src.resolve()):
-        raise SourceError(f"{out}: the output folder is inside the input folder {src}; choose an --out outside it")
+    """Refuse an output folder inside the input folder (outputs would be read as photos) and an input folder
+    inside the output folder (gen4gen manages everything under ``--out``); both are usage errors."""
+    src_at, out_at = src.resolve(), out.resolve()
+    if out_at.is_relative_to(src_at):
+        raise ConfigError(
+            f"--out {out}: inside the input folder {src}, where outputs would be read as photos; "
+            "choose an --out outside SRC"
+        )
+    if src_at.is_relative_to(out_at):
+        raise ConfigError(
+            f"{src}: the input folder is inside --out {out}, which gen4gen manages; "
+            "move SRC elsewhere or choose another --out"
+        )
 
 
 def scan_sources(src: Path) -> SourceScan:
-    """Find the compositions and concept photos under ``src``; raise SourceError when nothing is usable."""
+    """Find the compositions and concept photos under ``src``; raise SourceError when nothing is usable.
+
+    Every entry skipped for a reason the user may not expect (a name that is not UTF-8, a FIFO, a dangling or
+    looping symbolic link, a folder named ``masks`` where a concept is expected, a side-car mask without its
+    photo, a file that is not an image) is reported in ``problems``, one line each.
+    """
     if not src.exists():
         raise SourceError(f"{src}: no such folder; give a folder laid out as SRC/<concept>/<photos>")
     if not src.is_dir():
         raise SourceError(f"{src}: not a folder; give a folder laid out as SRC/<concept>/<photos>")
+    if not _utf8(str(src.resolve())):
+        raise SourceError(f"{shown(src.resolve())}: the path is not valid UTF-8; rename it or copy the photos")
     problems: list[str] = []
-    top_photos, top_folders, _ = _listing(src)
-    if top_photos:
-        problems.append(f"{src}: {len(top_photos)} photo(s) directly in SRC ignored; put them in SRC/<concept>/")
-    nested = [f for f in top_folders if _listing(f)[1] and not _listing(f)[0]]
+    top = _listing(src)
+    if top.photos:
+        problems.append(f"{src}: {len(top.photos)} photo(s) directly in SRC ignored; put them in SRC/<concept>/")
+    listings = {f: _listing(f, masks_folder_ok=True) for f in top.folders}
+    nested = [f for f in top.folders if listings[f].folders and not listings[f].photos]
     compositions: list[Composition] = []
-    if nested and len(nested) == len(top_folders):
-        for folder in top_folders:
+    if nested and len(nested) == len(top.folders):
+        problems.extend(top.problems)
+        for folder in top.folders:
             concepts = _concepts(folder, problems)
             if concepts:
                 compositions.append(Composition(folder.name, concepts))
@@ -110,15 +191,19 @@ def scan_sources(src: Path) -> SourceScan:
 
 
 def _concepts(folder: Path, problems: list[str], skip: set[Path] | None = None) -> list[Concept]:
+    """The concept folders of ``folder`` (each reported problem of it and of them added to ``problems``)."""
     concepts = []
-    for sub in _listing(folder)[1]:
+    listing = _listing(folder)
+    problems.extend(listing.problems)
+    for sub in listing.folders:
         if skip and sub in skip:
             continue
-        photos, _, others = _listing(sub)
-        for other in others:
+        inside = _listing(sub, masks_folder_ok=True)
+        problems.extend(inside.problems)
+        for other in inside.others:
             problems.append(f"{other}: not an image file (by its extension); ignored")
-        if not photos:
+        if not inside.photos:
             problems.append(f"{sub}: concept folder with no images; skipped (add JPEG/PNG/WebP photos)")
             continue
-        concepts.append(Concept(sub.name, concept_name(sub.name), photos))
+        concepts.append(Concept(sub.name, concept_name(sub.name), inside.photos))
     return concepts

@@ -6,6 +6,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+from PIL import Image
+
 from gen4gen.backends.base import Backend, Captioner, CaptionRequest
 from gen4gen.errors import ItemError
 from gen4gen.io.images import load_image
@@ -60,7 +63,7 @@ class CaptionStage(Stage):
         requests, failures = [], {}
         for item in items:
             try:
-                image = load_image(self.run_dir / item.inputs.image.image).rgb
+                image = self._pixels(item.inputs.image.image, backend.needs_pixels)
             except ItemError as exc:
                 failures[item.key] = self.failed(item, f"sample {item.key}: {exc}")
                 continue
@@ -92,3 +95,15 @@ class CaptionStage(Stage):
             record.seconds = per
             outcomes.append(Outcome(record, warnings))
         return outcomes
+
+    def _pixels(self, relative: str, needed: bool) -> np.ndarray:
+        """The image, or a placeholder of its shape when the captioner needs no pixels (header read only)."""
+        path = self.run_dir / relative
+        if needed:
+            return load_image(path).rgb
+        try:
+            with Image.open(path) as im:
+                width, height = im.size
+        except (OSError, ValueError) as exc:
+            raise ItemError(f"{path}: unreadable image ({exc}); rerun `gen4gen repaint`") from exc
+        return np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (height, width, 3))

@@ -24,7 +24,7 @@ from PIL import Image
 from gen4gen.backends.base import Backend, ConceptRequest, Layout, LayoutPlanner, PlanJob
 from gen4gen.config import RunConfig
 from gen4gen.errors import ItemError, StageError
-from gen4gen.geometry.compositing import paste_cutouts, sample_augment
+from gen4gen.geometry.compositing import PreparedCutout, paste_cutouts, prepare_cutout, sample_augment
 from gen4gen.io.atomic import file_sha256
 from gen4gen.io.images import mask_to_u8, save_png
 from gen4gen.io.sources import Composition
@@ -211,7 +211,7 @@ class ComposeStage(Stage):
                 rng, section.flip_p, section.max_rotation_deg, section.max_shift_frac, placement.bbox
             )
             augments.append(augment)
-            items.append((_load_cutout(self.run_dir / pick.path, pick.sha256), placement, augment))
+            items.append((_load_cutout(self.run_dir / pick.path, pick.sha256, section.canvas), placement, augment))
         inputs: SampleInputs = item.inputs
         scene = inputs.scenes[int(rng.integers(len(inputs.scenes)))] if inputs.scenes else layout.scene
         composite = paste_cutouts(canvas, items)
@@ -220,9 +220,8 @@ class ComposeStage(Stage):
         for k, (pick, placement, augment, box) in enumerate(
             zip(picks, layout.placements, augments, composite.boxes, strict=True)
         ):
-            rgba = items[k][0]
             bw, bh = placement.bbox[2] - placement.bbox[0], placement.bbox[3] - placement.bbox[1]
-            expected = float(rgba[:, :, 3].mean()) / 255.0 * bw * bh
+            expected = items[k][0].coverage * bw * bh
             visible = float(composite.instance_masks[k].sum()) / max(expected, 1.0)
             objects.append(
                 ObjectData(
@@ -298,8 +297,9 @@ def sample_id(key: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _load_cutout(path: Path, sha256: str) -> np.ndarray:
-    """A cut-out as RGBA uint8, checked against the hash its segment record holds; cached by that hash."""
+def _load_cutout(path: Path, sha256: str, canvas: int) -> PreparedCutout:
+    """A cut-out prepared for pasting on a ``canvas``² canvas (premultiplied, shrunk to fit it), checked against
+    the hash its segment record holds; decoded once per process and cut-out."""
     try:
         actual = file_sha256(path)
     except OSError as exc:
@@ -307,7 +307,7 @@ def _load_cutout(path: Path, sha256: str) -> np.ndarray:
     if actual != sha256:
         raise ItemError(f"{path}: cut-out changed since it was segmented; rerun `gen4gen segment`")
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGBA"))
+        return prepare_cutout(np.asarray(im.convert("RGBA")), canvas)
 
 
 def accepted_samples(ctx: Context) -> list[Record]:

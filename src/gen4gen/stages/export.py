@@ -1,52 +1,90 @@
-"""Stage 5: finished samples go through every configured writer (the run folder becomes a dataset).
+"""Stage 5: finished samples go through every chosen writer (the run folder becomes a dataset).
 
-Runs in the driver: it reads the :class:`~gen4gen.sample.Sample` view of each accepted sample and hands it to
-each :class:`~gen4gen.exporters.base.Writer`. A sample that failed in an earlier stage, or that a person
-rejected, is left out and counted by cause; the others are always exported, so one bad item never costs the
-dataset.
+Runs in the driver: it reads the :class:`~gen4gen.sample.Sample` view of each sample and hands the exported ones
+to each :class:`~gen4gen.exporters.base.Writer`. A sample that failed in an earlier stage, that a person or a
+check rejected, or that was flagged (unless flagged ones are included) is left out and counted by cause; the
+others are always exported, so one bad item never costs the dataset.
+
+Without formats it writes the run folder's ``metadata.jsonl`` and contact sheet, plus every format in
+``export.formats`` under ``RUN_DIR/exports/<format>``; with formats (``gen4gen export --format``) only those, in
+``RUN_DIR/exports/<format>`` or ``--out``.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
-from gen4gen.exporters import ContactSheetWriter, ImageFolderWriter, Writer
+from gen4gen.exporters import ContactSheetWriter, ImageFolderWriter, Writer, check_format, writer_class
+from gen4gen.exporters.captions import TrainingCaptions
+from gen4gen.exporters.folder import FolderWriter
 from gen4gen.sample import Sample, iter_samples
 from gen4gen.stages.base import Context, StageStats, failure_cause
 from gen4gen.stages.common import SAMPLES_META
 from gen4gen.stages.compose import accepted_samples
 
 NAME = "export"
+EXPORTS = "exports"  # RUN_DIR/exports/<format>: where formats go by default
+FLAGGED = "flagged (export them with --include-flagged)"
 
 
-def writers(ctx: Context) -> list[Writer]:
-    chosen: list[Writer] = [ImageFolderWriter()]
-    if ctx.config.export.contact_sheet:
-        chosen.append(ContactSheetWriter())
-    return chosen
+def flagged(sample: Sample) -> bool:
+    """Flagged by a person, or, when no person decided, by an automatic check."""
+    if "verdict" in sample.decisions:
+        return bool(sample.decisions["verdict"] == "flag")
+    return any(v.status == "flag" for v in sample.verdicts.values())
 
 
-def export_stage(ctx: Context) -> StageStats:
+def export_dir(run_dir: Path, name: str, out: Path | None, several: bool) -> Path:
+    """Where format ``name`` goes: RUN_DIR/exports/<name>, or ``out`` for one format and out/<name> for several."""
+    if out is None:
+        return run_dir / EXPORTS / name
+    return out / name if several else out
+
+
+def export_stage(
+    ctx: Context, formats: list[str] | None = None, out: Path | None = None, include_flagged: bool | None = None
+) -> StageStats:
     stats = StageStats(NAME)
     started = time.perf_counter()
+    settings = ctx.config.export
+    if include_flagged is not None:
+        settings = settings.model_copy(update={"include_flagged": include_flagged})
+    names = list(dict.fromkeys(check_format(name) for name in formats)) if formats else list(settings.formats)
     accepted_samples(ctx)  # a clear error when nothing was composed yet
     keys: list[str] = json.loads(ctx.manifest.get_meta(SAMPLES_META) or "[]")
-    chosen = writers(ctx)
-    for writer in chosen:
+    chosen: list[Sample] = []
+    for sample in iter_samples(ctx.manifest, keys):
+        if not isinstance(sample, Sample):
+            stats.failed[failure_cause(sample)] += 1
+        elif sample.rejected:
+            stats.rejected["rejected in review"] += 1
+        elif flagged(sample) and not settings.include_flagged:
+            stats.rejected[FLAGGED] += 1
+        else:
+            chosen.append(sample)
+    writers: list[Writer] = []
+    if not formats:
+        writers.append(ImageFolderWriter())
+        if settings.contact_sheet:
+            writers.append(ContactSheetWriter())
+    if names:
+        captions = TrainingCaptions.from_settings(settings, chosen)
+        for name in names:
+            folder = export_dir(ctx.run_dir, name, out, several=len(names) > 1)
+            writers.append(writer_class(name)(folder, settings, captions))
+    for writer in writers:
         writer.open(ctx.run_dir)
-    with ctx.reporter.task(NAME, len(keys)) as advance:
-        for sample in iter_samples(ctx.manifest, keys):
-            if isinstance(sample, Sample) and not sample.rejected:
-                for writer in chosen:
-                    writer.add(sample)
-                stats.made += 1
-            elif isinstance(sample, Sample):
-                stats.rejected["rejected in review"] += 1
-            else:
-                stats.failed[failure_cause(sample)] += 1
+    with ctx.reporter.task(NAME, len(chosen)) as advance:
+        for sample in chosen:
+            for writer in writers:
+                writer.add(sample)
+            stats.made += 1
             advance(1)
-    for writer in chosen:
+    for writer in writers:
         writer.close()
+        if isinstance(writer, FolderWriter):
+            ctx.reporter.info(f"{writer.name}: {writer.count} samples in {writer.out_dir}")
     stats.seconds = time.perf_counter() - started
     return stats

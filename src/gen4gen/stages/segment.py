@@ -1,12 +1,18 @@
 """Stage 1: every concept photo -> an RGBA cut-out cropped to content plus its full-size soft mask.
 
-For ``SRC/<concept>/<stem>.<ext>`` it writes ``<cutouts>/<concept>/<stem>.png`` (cut-out),
-``<stem>_mask.png`` (chosen soft mask, full resolution) and ``<stem>_round<k>_mask.png`` (every round's mask).
-Two photos that share a stem (``a.jpg``, ``a.png``) get ``<stem>_<ext>`` instead, so neither overwrites the other.
+For ``SRC/<concept>/<photo>`` (``<photo>`` is the file name, extension included) it writes
+``<cutouts>/<concept>/<photo>.png`` (cut-out), ``<photo>.mask.png`` (chosen soft mask, full resolution) and
+``<photo>.round<k>.mask.png`` (every round's mask): ``cat.jpg`` -> ``cat.jpg.png``, ``cat.jpg.mask.png``,
+``cat.jpg.round1.mask.png``. The names are unique by construction: photos of one folder have different file
+names, every photo name ends with an image extension, and no output name minus another's suffix ends with one
+(``a.jpg``, ``a.png`` and ``a_png.jpg`` give ``a.jpg.png``, ``a.png.png`` and ``a_png.jpg.png``). A photo name
+longer than :data:`MAX_NAME_BYTES` is shortened, with a hash of the full name, so every output name fits the file
+system's limit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +33,25 @@ from gen4gen.manifest.records import RoundScore, SegmentData
 from gen4gen.stages.base import Context, Outcome, Stage, Tally, WorkItem, timed
 
 ALPHA_THRESHOLD = 0.5  # mask value above which a pixel counts as foreground for boxes and areas
+MAX_NAME_BYTES = 200  # longest photo name (UTF-8) used as it is in output names; longer ones are shortened
+
+
+def output_name(photo: str) -> str:
+    """The name a photo's outputs start with: its file name, or for a long one its start, ``~``, a hash of the
+    whole name and its extension (still ending in an image extension, so names stay unique)."""
+    raw = photo.encode("utf-8", "surrogateescape")
+    if len(raw) <= MAX_NAME_BYTES:
+        return photo
+    stem, suffix = Path(photo).stem, Path(photo).suffix
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    keep = MAX_NAME_BYTES - len(suffix.encode("utf-8", "surrogateescape")) - len(digest) - 1
+    head = stem.encode("utf-8", "surrogateescape")[: max(keep, 16)].decode("utf-8", "ignore")
+    return f"{head}~{digest}{suffix}"
+
+
+def output_files(name: str, rounds: int) -> tuple[str, str, list[str]]:
+    """(cut-out, chosen mask, per-round masks) file names for a photo whose :func:`output_name` is ``name``."""
+    return f"{name}.png", f"{name}.mask.png", [f"{name}.round{k + 1}.mask.png" for k in range(rounds)]
 
 
 @dataclass(frozen=True)
@@ -35,7 +60,7 @@ class PhotoInputs:
 
     path: Path
     rel: Path  # relative to SRC: the manifest key
-    out_stem: str
+    out_stem: str  # what its output names start with: see output_name
     concept: str
     folder: str
     source_sha256: str
@@ -62,7 +87,6 @@ class SegmentStage(Stage):
         wave = []
         for composition in self.compositions:
             for concept in composition.concepts:
-                stems = [p.stem.lower() for p in concept.photos]
                 for path in concept.photos:
                     rel = path.relative_to(self.src)
                     try:
@@ -76,8 +100,8 @@ class SegmentStage(Stage):
                     if current is not None:
                         tally.reused(current)
                         continue
-                    stem = rel.stem if stems.count(rel.stem.lower()) == 1 else f"{rel.stem}_{rel.suffix[1:]}"
-                    inputs = PhotoInputs(path, rel, stem, concept.name, concept.folder, digest, self.cutouts_root)
+                    name = output_name(rel.name)
+                    inputs = PhotoInputs(path, rel, name, concept.name, concept.folder, digest, self.cutouts_root)
                     wave.append(WorkItem(rel.as_posix(), fp, None, inputs))
         yield wave
 
@@ -121,12 +145,13 @@ class SegmentStage(Stage):
             return rel
 
         outputs: dict[str, str] = {}
-        for index, result in enumerate(rounds):
-            write(f"{task.out_stem}_round{index + 1}_mask.png", mask_to_u8(result.mask))
+        cutout_name, mask_name, round_names = output_files(task.out_stem, len(rounds))
+        for round_name, result in zip(round_names, rounds, strict=True):
+            write(round_name, mask_to_u8(result.mask))
         mask_u8 = mask_to_u8(mask)
-        mask_rel = write(f"{task.out_stem}_mask.png", mask_u8)
+        mask_rel = write(mask_name, mask_u8)
         x0, y0, x1, y1 = mask_bbox(mask, ALPHA_THRESHOLD, full_if_empty=True)
-        cutout_rel = write(f"{task.out_stem}.png", np.dstack([image.rgb[y0:y1, x0:x1], mask_u8[y0:y1, x0:x1]]))
+        cutout_rel = write(cutout_name, np.dstack([image.rgb[y0:y1, x0:x1], mask_u8[y0:y1, x0:x1]]))
         data = SegmentData(
             **base,
             folder=task.folder,

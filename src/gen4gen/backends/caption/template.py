@@ -65,6 +65,7 @@ class TemplateCaptioner(Captioner):
     """Captions from a few templates filled with counts, left/right, between, next to and behind relations."""
 
     name = "template"
+    needs_pixels = False  # the layout and the image size are enough
     version = "1"
 
     options: Options

@@ -8,7 +8,13 @@ the model comes from ``caption.model`` or ``GEN4GEN_VLM_MODEL``. The stage check
 Errors: when the endpoint cannot answer at all (unreachable, authentication refused, retries exhausted) the
 caption raises :class:`BackendUnavailable` — every other sample would fail the same way, so the stage stops with
 that one-line reason and a rerun resumes (answers already received are cached). When only this image's request
-fails (the server rejects it, or answers with an empty or malformed completion) it raises :class:`ItemError`.
+fails (the server rejects it, or answers with an empty, malformed or oversized completion) that image's caption
+is an :class:`ItemError` (the stage records it and goes on); such an answer is never cached, so a rerun with
+``--retry-failed`` asks again.
+
+Answers are untrusted: at most ``max_response_bytes`` are read (see the client), and a caption keeps at most
+twice ``caption.max_words`` words and :data:`MAX_CAPTION_CHARS` characters; an answer with a "word" longer than
+:data:`MAX_WORD_CHARS` characters is not a caption.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import base64
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -25,10 +32,13 @@ from PIL import Image
 from pydantic import Field
 
 from gen4gen.backends.base import BackendUnavailable, Captioner, CaptionRequest, ItemError
-from gen4gen.llm.client import ChatClient, EndpointOptions, LLMError, LLMUnavailable, redact_url
+from gen4gen.llm.client import ChatClient, EndpointOptions, LLMBadResponse, LLMError, LLMUnavailable, redact_url
 from gen4gen.prompts import load_prompt
+from gen4gen.text import truncate_words
 
 MODEL_ENV = "GEN4GEN_VLM_MODEL"
+MAX_CAPTION_CHARS = 2000  # characters of a caption kept
+MAX_WORD_CHARS = 64  # a longer "word" means the answer is not a caption
 _PREFIX = re.compile(r"^\s*(?:caption|description)\s*:\s*", re.IGNORECASE)
 
 
@@ -76,24 +86,32 @@ class VLMCaptioner(Captioner):
     def caption(self, request: CaptionRequest) -> str:
         messages = self.messages(request)
         try:
-            result = self.client.chat(messages, cache=self.cache, seed=request.seed)
+            result = self.client.chat(
+                messages,
+                cache=self.cache,
+                seed=request.seed,
+                validate=lambda answer: usable_caption(answer, request.max_words),
+            )
         except LLMUnavailable as exc:
             raise BackendUnavailable(f"caption backend 'vlm': {exc}") from exc
         except LLMError as exc:
             raise ItemError(f"caption backend 'vlm': {exc}") from exc
-        text = clean_caption(result.content)
-        if not text:
-            raise ItemError("caption backend 'vlm': the model returned an empty caption")
-        return text
+        return usable_caption(result.content, request.max_words)
 
-    def caption_batch(self, requests: list[CaptionRequest]) -> list[str]:
-        """Up to ``max_concurrency`` requests at once, results in order; the first error (in order) is raised
-        after all requests have finished, so the answers received are cached for the rerun."""
+    def caption_batch(self, requests: list[CaptionRequest]) -> list[str | ItemError]:
+        """Up to ``max_concurrency`` requests at once, results in order: each a caption or that image's
+        :class:`ItemError`. When the endpoint is unavailable the first such error (in order) is raised after all
+        requests have finished, so the answers received are cached for the rerun."""
         if len(requests) <= 1 or self.options.max_concurrency == 1:
-            return [self.caption(r) for r in requests]
-        with ThreadPoolExecutor(min(self.options.max_concurrency, len(requests)), "gen4gen-vlm") as pool:
-            futures = [pool.submit(self.caption, r) for r in requests]
+            return [_or_item_error(self.caption, r) for r in requests]
+        pool = ThreadPoolExecutor(min(self.options.max_concurrency, len(requests)), "gen4gen-vlm")
+        try:
+            futures = [pool.submit(_or_item_error, self.caption, r) for r in requests]
             errors = [f.exception() for f in futures]
+        except BaseException:  # Ctrl-C: do not wait for the requests still queued
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         for error in errors:
             if error is not None:
                 raise error
@@ -136,3 +154,28 @@ def clean_caption(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“”":
         text = text[1:-1].strip()
     return text.strip("“”").strip()
+
+
+def usable_caption(answer: str, max_words: int) -> str:
+    """The caption in a model's answer, bounded (at most ``2 * max_words`` words and :data:`MAX_CAPTION_CHARS`
+    characters); raises :class:`LLMBadResponse` for an answer that is no caption (empty, or a "word" longer than
+    :data:`MAX_WORD_CHARS` characters)."""
+    text = truncate_words(clean_caption(answer[: MAX_CAPTION_CHARS * 4]), 2 * max_words)
+    if not text:
+        raise LLMBadResponse("the model returned an empty caption")
+    longest = max(text.split(), key=len)
+    if len(longest) > MAX_WORD_CHARS:
+        raise LLMBadResponse(
+            f"the answer is not a caption (a {len(longest)}-character word); check the model and its prompt"
+        )
+    if len(text) > MAX_CAPTION_CHARS:
+        text = text[:MAX_CAPTION_CHARS].rsplit(" ", 1)[0]
+    return text
+
+
+def _or_item_error(call: Callable[[CaptionRequest], str], request: CaptionRequest) -> str | ItemError:
+    """``call(request)``, or the ItemError it raised (an unavailable endpoint still raises)."""
+    try:
+        return call(request)
+    except ItemError as exc:
+        return exc
