@@ -1,9 +1,10 @@
 """Stage 5: finished samples go through every chosen writer (the run folder becomes a dataset).
 
 Runs in the driver: it reads the :class:`~gen4gen.sample.Sample` view of each sample and hands the exported ones
-to each :class:`~gen4gen.exporters.base.Writer`. A sample that failed in an earlier stage, that a person or a
-check rejected, or that was flagged (unless flagged ones are included) is left out and counted by cause; the
-others are always exported, so one bad item never costs the dataset.
+to each :class:`~gen4gen.exporters.base.Writer`. A sample that failed in an earlier stage, or that a person or a
+check rejected, is left out and counted by cause; the others are always exported, so one bad item never costs
+the dataset. A flagged sample stays in the run folder's index but goes into training-ready formats only with
+``include_flagged``.
 
 Without formats it writes the run folder's ``metadata.jsonl`` and contact sheet, plus every format in
 ``export.formats`` under ``RUN_DIR/exports/<format>``; with formats (``gen4gen export --format``) only those, in
@@ -54,37 +55,48 @@ def export_stage(
     names = list(dict.fromkeys(check_format(name) for name in formats)) if formats else list(settings.formats)
     accepted_samples(ctx)  # a clear error when nothing was composed yet
     keys: list[str] = json.loads(ctx.manifest.get_meta(SAMPLES_META) or "[]")
-    chosen: list[Sample] = []
+    finished: list[Sample] = []
     for sample in iter_samples(ctx.manifest, keys):
-        if not isinstance(sample, Sample):
-            stats.failed[failure_cause(sample)] += 1
-        elif sample.rejected:
-            stats.rejected["rejected in review"] += 1
-        elif flagged(sample) and not settings.include_flagged:
-            stats.rejected[FLAGGED] += 1
+        if isinstance(sample, Sample):
+            finished.append(sample)
         else:
-            chosen.append(sample)
-    writers: list[Writer] = []
-    if not formats:
-        writers.append(ImageFolderWriter())
+            stats.failed[failure_cause(sample)] += 1
+    accepted = [s for s in finished if not s.rejected]
+    if len(accepted) < len(finished):
+        stats.rejected["rejected in review"] += len(finished) - len(accepted)
+    training = [s for s in accepted if settings.include_flagged or not flagged(s)]
+    left_out = len(accepted) - len(training)
+    index: list[Writer] = []
+    if not formats:  # the run folder's own index shows every accepted sample, flagged ones included
+        index.append(ImageFolderWriter())
         if settings.contact_sheet:
-            writers.append(ContactSheetWriter())
+            index.append(ContactSheetWriter())
+    exports: list[FolderWriter] = []
     if names:
-        captions = TrainingCaptions.from_settings(settings, chosen)
+        captions = TrainingCaptions.from_settings(settings, finished)  # tokens do not move as reviews change
         for name in names:
             folder = export_dir(ctx.run_dir, name, out, several=len(names) > 1)
-            writers.append(writer_class(name)(folder, settings, captions))
-    for writer in writers:
+            exports.append(writer_class(name)(folder, settings, captions))
+    for writer in [*index, *exports]:
         writer.open(ctx.run_dir)
-    with ctx.reporter.task(NAME, len(chosen)) as advance:
-        for sample in chosen:
-            for writer in writers:
+    with ctx.reporter.task(NAME, len(accepted)) as advance:
+        for sample in accepted:
+            for writer in index:
                 writer.add(sample)
-            stats.made += 1
+            if settings.include_flagged or not flagged(sample):
+                for export in exports:
+                    export.add(sample)
             advance(1)
-    for writer in writers:
+    for writer in [*index, *exports]:
         writer.close()
-        if isinstance(writer, FolderWriter):
-            ctx.reporter.info(f"{writer.name}: {writer.count} samples in {writer.out_dir}")
+    for export in exports:
+        note = f" ({left_out} flagged left out; --include-flagged exports them)" if left_out else ""
+        ctx.reporter.info(f"{export.name}: {export.count} samples in {export.out_dir}{note}")
+    if formats:
+        stats.made = len(training)
+        if left_out:
+            stats.rejected[FLAGGED] += left_out
+    else:
+        stats.made = len(accepted)
     stats.seconds = time.perf_counter() - started
     return stats

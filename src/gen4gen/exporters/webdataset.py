@@ -1,0 +1,155 @@
+"""WebDataset: POSIX tar shards of ``export.shard_size`` samples (default 1000), for streaming training::
+
+    DIR/shard-000000.tar ...   per sample <key>.png (image), <key>.txt (training caption), <key>.json (objects,
+                               scene, seed, provenance, caption), <key>.mask.png (union mask) and
+                               <key>.mask_<k>.png (instance mask of objects[k])
+    DIR/README.md, export.yaml
+
+Keys are the sample ids without dots (webdataset splits a member name at its first dot). A shard is written to a
+temporary name and renamed when complete, so a reader never sees half a shard; re-exporting rewrites only the
+shards whose samples changed (each shard's content digest is kept in ``export.yaml``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from gen4gen.exporters.folder import FolderWriter, readable_stem
+from gen4gen.sample import Sample
+
+SHARD = "shard-{:06d}.tar"
+
+
+class WebDatasetWriter(FolderWriter):
+    name = "webdataset"
+
+    def open(self, run_dir: Path) -> None:
+        super().open(run_dir)
+        self.samples: list[tuple[str, Sample]] = []
+        self.keys: set[str] = set()
+
+    def add(self, sample: Sample) -> None:
+        key = readable_stem(sample)
+        while key in self.keys:
+            key += "_"
+        self.keys.add(key)
+        self.samples.append((key, sample))
+        self.count += 1
+
+    def members(self, key: str, sample: Sample) -> list[tuple[str, Path | bytes]]:
+        """(member name, file or bytes) of one sample, in the order they go in the shard."""
+        objects = []
+        files: list[tuple[str, Path | bytes]] = []
+        for k, obj in enumerate(sample.objects):
+            concept = self.captions.concept(obj.concept_id)
+            objects.append(
+                {
+                    "name": obj.name,
+                    "concept_id": obj.concept_id,
+                    "token": concept.token,
+                    "bbox": list(obj.bbox),
+                    "mask": f"mask_{k}.png",
+                    "depth": obj.depth,
+                    "visible": obj.visible,
+                }
+            )
+            files.append((f"{key}.mask_{k}.png", self.source(obj.mask, sample)))
+        meta = {
+            "sample_id": sample.id,
+            "composition": sample.composition,
+            "size": list(sample.size),
+            "caption": sample.caption,
+            "text": self.captions.caption(sample),
+            "objects": objects,
+            "scene": sample.scene,
+            "seed": sample.seeds.get("compose"),
+            "seeds": sample.seeds,
+            "provenance": sample.provenance,
+        }
+        image = self.source(sample.image, sample)
+        return [
+            (f"{key}{image.suffix.lower()}", image),
+            (f"{key}.txt", self.captions.caption(sample).encode("utf-8")),
+            (f"{key}.json", json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")),
+            (f"{key}.mask.png", self.source(sample.union_mask, sample)),
+            *files,
+        ]
+
+    def close(self) -> list[Path]:
+        size = self.settings.shard_size
+        previous: dict[str, Any] = self.previous.get("shards") or {}
+        shards: dict[str, dict[str, Any]] = {}
+        for index in range(0, len(self.samples), size):
+            name = SHARD.format(index // size)
+            chunk = self.samples[index : index + size]
+            members = [m for key, sample in chunk for m in self.members(key, sample)]
+            digest = _digest(members)
+            shards[name] = {"samples": len(chunk), "digest": digest}
+            self.wanted.add(name)
+            path = self.out_dir / name
+            if path.is_file() and (previous.get(name) or {}).get("digest") == digest:
+                continue
+            _write_tar(path, members)
+            self.written.append(path)
+        for stale in sorted(self.out_dir.glob("shard-*.tar")):
+            if stale.name not in shards:
+                stale.unlink()
+        last = max(len(shards) - 1, 0)
+        pattern = f"shard-{{000000..{last:06d}}}.tar"
+        self.put_text("README.md", README.format(dir=self.out_dir.resolve(), pattern=pattern))
+        return self.finish(shards=shards, shard_size=size, urls=pattern)
+
+
+def _content(member: Path | bytes) -> bytes:
+    return member if isinstance(member, bytes) else member.read_bytes()
+
+
+def _digest(members: list[tuple[str, Path | bytes]]) -> str:
+    digest = hashlib.sha256()
+    for name, member in members:
+        digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(_content(member)).digest())
+    return digest.hexdigest()
+
+
+def _write_tar(path: Path, members: list[tuple[str, Path | bytes]]) -> None:
+    """A reproducible tar (no times, owners or modes of the run folder), complete before it takes ``path``."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        with tmp.open("wb") as handle:
+            with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for name, member in members:
+                    data = _content(member)
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mtime, info.mode = len(data), 0, 0o644
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    tar.addfile(info, io.BytesIO(data))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+README = """\
+# gen4gen dataset (WebDataset)
+
+Shards `{pattern}`; per sample `png` (image), `txt` (training caption), `json` (objects with bbox, concept id
+and token, scene, seed, provenance), `mask.png` (union mask) and `mask_<k>.png` (instance mask of `objects[k]`).
+
+```python
+import webdataset as wds
+
+dataset = wds.WebDataset("{dir}/{pattern}", shardshuffle=False).decode("pil")
+for sample in dataset:
+    image, caption, meta = sample["png"], sample["txt"], sample["json"]
+```
+"""
