@@ -16,6 +16,7 @@ import yaml
 
 from gen4gen import __version__
 from gen4gen.backends import DEFAULTS
+from gen4gen.checks.suite import CheckSuite
 from gen4gen.config import RunConfig, apply_override, load_config, read_config_file
 from gen4gen.errors import StageError
 from gen4gen.executors import BackendPool, Executor, make_executor
@@ -26,13 +27,14 @@ from gen4gen.progress import Reporter
 from gen4gen.stages.base import BackendSpec, Context, Stage, StageStats
 from gen4gen.stages.caption import CaptionStage
 from gen4gen.stages.compose import ComposeStage
+from gen4gen.stages.curate import run_curate
 from gen4gen.stages.export import export_stage
 from gen4gen.stages.repaint import RepaintStage
 from gen4gen.stages.runner import run_stage
 from gen4gen.stages.segment import SegmentStage
 
 CONFIG_FILE = "config.yaml"
-STAGES = ("segment", "compose", "repaint", "caption", "export")
+STAGES = ("segment", "compose", "repaint", "caption", "curate", "export")
 LEGACY_KEYS = {("segment", "workers"): "workers"}  # moved keys of older config files: old -> new
 
 
@@ -47,6 +49,8 @@ class Pipeline:
         retry_failed: bool = False,
         verify: bool = False,
     ) -> None:
+        if config.executor.kind == "ray":
+            run_dir = run_dir.absolute()  # the path every node of the cluster finds the run folder at
         self.run_dir = run_dir
         self.config = config
         self.reporter = reporter or Reporter()
@@ -56,11 +60,13 @@ class Pipeline:
         self.ctx = Context(run_dir, config, self.manifest, self.reporter, self.backends, retry_failed)
         self._executor: Executor | None = None
         self.stats: list[StageStats] = []
+        self._suite: CheckSuite | None = None
+        self.report_path: Path | None = None  # RUN_DIR/report.html once written
 
     @property
     def executor(self) -> Executor:
         if self._executor is None:
-            self._executor = make_executor(self.config.workers, self.run_dir, self.backends)
+            self._executor = make_executor(self.config, self.run_dir, self.backends, self.reporter)
         return self._executor
 
     def close(self) -> None:
@@ -105,7 +111,8 @@ class Pipeline:
         for problem in scan.problems:
             self.reporter.warn(problem)
         self.manifest.set_meta("src", str(src.resolve()))
-        self.manifest.set_meta("cutouts_root", cutouts_root.relative_to(self.run_dir).as_posix() or ".")
+        cutouts = cutouts_root.absolute().relative_to(self.run_dir.absolute())
+        self.manifest.set_meta("cutouts_root", cutouts.as_posix() or ".")
         compositions = [
             {
                 "id": c.id,
@@ -160,6 +167,28 @@ class Pipeline:
     def caption(self) -> StageStats:
         return self._run(CaptionStage(self.run_dir, self.config))
 
+    def curate(self, report: bool = True) -> StageStats:
+        """Automatic checks: a verdict per sample and check (docs/curation.md); then RUN_DIR/report.html when
+        ``report`` and ``curate.report``."""
+        stats = self._record(run_curate(self.ctx, self._checks()))
+        if report and self.config.curate.report:
+            self.report()
+        return stats
+
+    def report(self) -> Path:
+        """Write RUN_DIR/report.html (the samples with their verdicts, scores and reasons) and return its path."""
+        from gen4gen.report import write_report
+
+        self.report_path = write_report(self.run_dir, self.manifest, self.config)
+        return self.report_path
+
+    def _checks(self) -> CheckSuite:
+        """The run's checks, built (and their models loaded) once."""
+        if self._suite is None:
+            self._suite = CheckSuite(self.config)
+            self._suite.load()
+        return self._suite
+
     def export(
         self, formats: list[str] | None = None, out: Path | None = None, include_flagged: bool | None = None
     ) -> StageStats:
@@ -170,12 +199,18 @@ class Pipeline:
     def run(self, src: Path) -> list[StageStats]:
         """All stages, in order, on ``src``; every backend is built first, so a missing model fails at once."""
         self.require_backends()
+        if self.config.curate.enabled:
+            self._checks()  # the model checks' models, if any, load now
         self.write_config()
         self.segment(src)
         self.compose()
         self.repaint()
         self.caption()
+        if self.config.curate.enabled:
+            self.curate(report=False)
         self.export()
+        if self.config.curate.enabled and self.config.curate.report:
+            self.report()
         return self.stats
 
     def _run(self, stage: Stage) -> StageStats:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gen4gen.executors.backends import BackendPool
 from gen4gen.executors.base import Executor
 from gen4gen.executors.local import LocalExecutor
+
+if TYPE_CHECKING:
+    from gen4gen.config import RunConfig
+    from gen4gen.progress import Reporter
 
 MAX_AUTO_WORKERS = 8
 
@@ -20,15 +25,29 @@ def resolve_workers(requested: int) -> int:
     return max(1, min(available, MAX_AUTO_WORKERS))
 
 
-def make_executor(workers: int, run_dir: Path, backends: BackendPool) -> Executor:
-    """The local executor for one worker, else a process pool of ``workers`` (0: one per core)."""
+def executor_kind(config: RunConfig) -> str:
+    """``executor.kind``, or when unset: local for one worker, else process."""
+    if config.executor.kind is not None:
+        return config.executor.kind
+    return "local" if resolve_workers(config.workers) == 1 else "process"
+
+
+def make_executor(
+    config: RunConfig, run_dir: Path, backends: BackendPool, reporter: Reporter | None = None
+) -> Executor:
+    """The executor ``config`` asks for: in this process, a pool of ``workers`` processes, or Ray actors (the
+    ``ray`` package is imported only then)."""
     local = LocalExecutor(backends)
-    count = resolve_workers(workers)
-    if count == 1:
+    kind = executor_kind(config)
+    if kind == "local":
         return local
-    from gen4gen.executors.process import ProcessExecutor
+    if kind == "process":
+        from gen4gen.executors.process import ProcessExecutor
 
-    return ProcessExecutor(count, run_dir, local)
+        return ProcessExecutor(resolve_workers(config.workers), run_dir, local)
+    from gen4gen.executors.ray import RayExecutor
+
+    return RayExecutor(config.executor.ray, run_dir, reporter)
 
 
-__all__ = ["BackendPool", "Executor", "LocalExecutor", "make_executor", "resolve_workers"]
+__all__ = ["BackendPool", "Executor", "LocalExecutor", "executor_kind", "make_executor", "resolve_workers"]

@@ -1,8 +1,9 @@
 """Worker processes (spawned, never forked from a process holding threads and locks) for CPU-bound stages.
 
 Each worker builds a stage's backend once from its spec and keeps it for later batches. At most two batches per
-worker are in flight, so the driver's memory does not grow with the run. Workers ignore Ctrl-C (the driver stops
-the pool and reports once) and exit by themselves within a second when the driver dies, even by ``kill -9``.
+worker are in flight, so the driver's memory does not grow with the run. Workers ignore Ctrl-C: on Ctrl-C or
+SIGTERM the driver kills them at once (their half-written files are temporaries, removed by the next run) and
+reports once; they exit by themselves within a second when the driver dies, even by ``kill -9``.
 A worker that dies mid-batch (killed, out of memory) breaks the pool: a new pool redoes the batches that had not
 come back, at most twice per stage. Backends that must not be copied per process (one GPU, a model with its own
 threads, a rate-limited endpoint) declare ``process_parallel = False`` and run in the driver.
@@ -97,7 +98,11 @@ class ProcessExecutor(Executor):
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            try:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            except BaseException:  # Ctrl-C while waiting: stop the workers at once
+                self._discard_pool()
+                raise
             self._pool = None
 
 
