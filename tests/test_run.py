@@ -58,9 +58,9 @@ def test_run_writes_the_dataset(src: Path, tmp_path: Path, capsys: pytest.Captur
         assert all(name in row["text"] for name in ("cat", "dog", "house plant"))
         assert len(row["text"].split()) <= 30 and row["scene"]
     # the segment contract: cut-out + full-size soft mask per photo
-    cut = Image.open(out / "cutouts" / "cat" / "photo_0.png")
+    cut = Image.open(out / "cutouts" / "cat" / "photo_0.jpg.png")
     assert cut.mode == "RGBA" and cut.size[0] < 200
-    assert Image.open(out / "cutouts" / "cat" / "photo_0_mask.png").size == (200, 160)
+    assert Image.open(out / "cutouts" / "cat" / "photo_0.jpg.mask.png").size == (200, 160)
     assert (out / "config.yaml").is_file() and (out / "contact_sheet.jpg").is_file()
     with Manifest(out) as manifest:
         assert len(manifest.records("segment", "done")) == 4
@@ -152,7 +152,7 @@ def test_killed_run_resumes_to_identical_files(src: Path, tmp_path: Path) -> Non
 def test_stage_commands_one_at_a_time(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert run_cli("segment", src, "--out", out) == 0
-    assert (out / "dog2" / "photo_0.png").is_file() and (out / "dog2" / "photo_0_mask.png").is_file()
+    assert (out / "dog2" / "photo_0.jpg.png").is_file() and (out / "dog2" / "photo_0.jpg.mask.png").is_file()
     assert run_cli("repaint", out) == 1  # nothing composed yet: a clear error, not a traceback
     for stage in ("compose", "repaint", "caption", "export"):
         assert run_cli(stage, out, *(["-n", "2"] if stage == "compose" else []), *fast()) == 0
@@ -181,7 +181,7 @@ def test_photos_sharing_a_stem_keep_their_own_cutouts(tmp_path: Path) -> None:
     Image.open(src / "dog" / "photo_0.jpg").save(src / "dog" / "photo_0.png")
     out = tmp_path / "cut"
     assert run_cli("segment", src, "--out", out) == 0
-    assert (out / "dog" / "photo_0_jpg.png").is_file() and (out / "dog" / "photo_0_png.png").is_file()
+    assert (out / "dog" / "photo_0.jpg.png").is_file() and (out / "dog" / "photo_0.png.png").is_file()
 
 
 def test_rgba_photo_is_a_ready_cutout(tmp_path: Path) -> None:
@@ -205,8 +205,8 @@ def test_rgba_photo_is_a_ready_cutout(tmp_path: Path) -> None:
         (["run", "{src}", "--out", "{tmp}/o", "--set", "segment.backend=nope"], 2, "available: alpha, grabcut"),
         (["run", "{src}", "--out", "{tmp}/o", "--set", "compose.canvas=-3"], 2, "compose.canvas"),
         (["compose", "{tmp}/not_a_run"], 1, "no manifest.sqlite"),
-        (["segment", "{src}", "--out", "{src}"], 1, "inside the input folder"),
-        (["run", "{src}", "--out", "{src}/run"], 1, "inside the input folder"),
+        (["segment", "{src}", "--out", "{src}"], 2, "inside the input folder"),
+        (["run", "{src}", "--out", "{src}/run"], 2, "inside the input folder"),
     ],
 )
 def test_clear_errors(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gen4gen import __version__
 
@@ -39,6 +40,18 @@ def _add_config_args(parser: argparse.ArgumentParser, samples: bool = True) -> N
 def _add_work_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, metavar="N", help="processes for CPU-bound stages (1: this one; 0: one per core)"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("local", "process", "ray"),
+        help="where the work runs: this process, --workers processes, or actors on a Ray cluster "
+        "(default: local for --workers 1, process otherwise)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Ray cluster to join (host:port, ray://host:port or auto; default: $RAY_ADDRESS, else a new local "
+        "instance); implies --executor ray",
     )
     parser.add_argument(
         "--retry-failed", action="store_true", help="try again the items that failed before with the same inputs"
@@ -90,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("compose", "stage 2: layouts, composites and instance masks"),
         ("repaint", "stage 3: realistic backgrounds"),
         ("caption", "stage 4: grounded captions"),
-        ("export", "stage 5: metadata.jsonl and contact sheet, or training-ready exports (--format)"),
+        ("curate", "stage 5: automatic quality checks, a verdict per sample and check, report.html"),
+        ("export", "stage 6: metadata.jsonl and contact sheet, or training-ready exports (--format)"),
     ):
         stage = sub.add_parser(name, help=f"{text}, in an existing run folder")
         stage.add_argument("run_dir", type=Path, help="run folder made by `gen4gen run` or `gen4gen segment`")
@@ -100,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             _add_export_args(stage)
 
+    report = sub.add_parser("report", help="RUN_DIR/report.html: every sample with its verdicts, scores and reasons")
+    report.add_argument("run_dir", type=Path, help="run folder made by `gen4gen run`")
+    _add_config_args(report, samples=False)
+
     init = sub.add_parser("init", help="write a commented example config")
     init.add_argument("path", type=Path, nargs="?", default=Path("gen4gen.yaml"))
 
@@ -107,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, required=True)
     _add_config_args(demo)
     _add_work_args(demo)
+
+    review = sub.add_parser("review", help="rate, reject, re-caption and fix cut-outs in a local web page")
+    review.add_argument("run_dir", type=Path, help="run folder made by `gen4gen run`")
+    review.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    review.add_argument("--port", type=int, default=0, help="port (default 0: any free one; the URL is printed)")
+    review.add_argument(
+        "--token", help="access token (required by any address but loopback; generated and printed when not given)"
+    )
+    review.add_argument("--open", action="store_true", help="open the page in the default browser")
 
     backends = sub.add_parser("backends", help="list the backends of every stage")
     backends.add_argument("--options", action="store_true", help="also each backend's options and defaults")
@@ -144,11 +171,11 @@ def _on_signal(signum: int, frame: object) -> None:
     raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def _catch_signals() -> dict[int, object] | None:
+def _catch_signals() -> dict[int, Any] | None:
     """Ctrl-C and SIGTERM stop the command promptly and alike; returns the handlers to restore."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    previous = {}
+    previous: dict[int, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.getsignal(signum)
         if previous[signum] is not signal.SIG_IGN:  # ignored (a background job): stays ignored
@@ -188,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args, console)
     except KeyboardInterrupt as exc:
         console.print(
-            "[yellow]interrupted[/]: everything finished so far is kept; rerun the same command to resume"
+            "[yellow]interrupted[/]: everything finished so far is kept; rerun the same command to resume",
+            soft_wrap=True,
         )
         return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
     except Gen4GenError as exc:
@@ -208,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NOTHING_DONE
     finally:
         for signum, handler in (previous or {}).items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
 
 
 def _error(console: Console, message: str) -> None:
@@ -225,6 +253,12 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"seed={args.seed}")
     if getattr(args, "workers", None) is not None:
         overrides.append(f"workers={args.workers}")
+    executor = getattr(args, "executor", None)
+    address = getattr(args, "ray_address", None)
+    if executor is not None or address is not None:
+        overrides.append(f"executor.kind={executor or 'ray'}")
+    if address is not None:
+        overrides.append(f"executor.ray.address={json.dumps(address)}")  # quoted: never read as a number
     return overrides
 
 
@@ -253,6 +287,8 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     if args.command == "eval":
         return _eval(args, console)
+    if args.command == "review":
+        return _review(args, console)
 
     from gen4gen.config import load_config
     from gen4gen.io.atomic import make_output_folder
@@ -278,6 +314,7 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         with Pipeline(args.out, config, reporter, retry, verify) as pipeline:
             stats = pipeline.run(args.src)
         _summary(console, stats, args.out)
+        _report_line(console, pipeline.report_path)
         return EXIT_OK if stats[-1].made > 0 else EXIT_NOTHING_DONE
     if args.command == "segment":
         config = load_config(args.config, _overrides(args))
@@ -295,13 +332,50 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         return EXIT_NOTHING_DONE
     config = Pipeline.saved_config(run_dir, args.config, _overrides(args))
     with Pipeline(run_dir, config, reporter, retry, verify) as pipeline:
+        if args.command == "report":
+            _report_line(console, pipeline.report())
+            return EXIT_OK
         pipeline.write_config()
         if args.command == "export":
             stage: StageStats = pipeline.export(args.formats, args.export_out, args.include_flagged)
         else:
             stage = getattr(pipeline, args.command)()
     _summary(console, [stage], run_dir)
+    _report_line(console, pipeline.report_path)
     return EXIT_OK if stage.total_ok > 0 else EXIT_NOTHING_DONE
+
+
+def _review(args: argparse.Namespace, console: Console) -> int:
+    """Serve the review page until Ctrl-C."""
+    from gen4gen.review.server import is_loopback, make_server
+
+    if not 0 <= args.port <= 65535:
+        _error(console, f"--port {args.port}: not a port (0..65535; 0 picks a free one)")
+        return EXIT_USAGE
+    try:
+        server = make_server(args.run_dir, args.host, args.port, args.token)
+    except OSError as exc:
+        _error(console, f"--host {args.host} --port {args.port}: cannot listen there ({exc.strerror or exc})")
+        return EXIT_NOTHING_DONE
+    if not is_loopback(args.host):
+        console.print(
+            f"[yellow]warning:[/] listening on {args.host}: anyone who can reach it and has the token "
+            "can change this run's decisions",
+            highlight=False,
+        )
+    print(f"gen4gen review: {server.url}  (Ctrl-C stops)", flush=True)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print("review stopped; every decision is in the manifest")
+    finally:
+        server.server_close()
+        server.app.close()
+    return EXIT_OK
 
 
 def _eval(args: argparse.Namespace, console: Console) -> int:
@@ -335,6 +409,13 @@ def _print_options(kind: str, name: str) -> None:
     for key, field in backend_class(kind, name).Options.model_fields.items():
         default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
         print(f"    {kind}.{key} = {default}" + (f"  — {field.description}" if field.description else ""))
+
+
+def _report_line(console: Console, path: Path | None) -> None:
+    if path is not None:
+        from rich.markup import escape
+
+        console.print(f"report: {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
 def _summary(console: Console, stats: list[StageStats], run_dir: Path) -> None:

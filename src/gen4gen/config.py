@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gen4gen.errors import ConfigError
 
@@ -21,7 +21,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from gen4gen import hf
 from gen4gen.backends import DEFAULTS, REGISTRY, UnknownBackend, backend_class
+from gen4gen.checks.limits import (
+    CaptionLimits,
+    ClipLimits,
+    CutoutLimits,
+    DetectorLimits,
+    DuplicateLimits,
+    IdentityLimits,
+    LayoutLimits,
+    SeamLimits,
+)
 from gen4gen.backends.base import BackendOptions
 from gen4gen.exporters.registry import check_format
 
@@ -109,6 +120,117 @@ class ExportConfig(BaseModel):
             raise ValueError(str(exc)) from exc
 
 
+class RayResources(BaseModel):
+    """What each Ray actor of one stage reserves, and how many actors the stage gets."""
+
+    model_config = ConfigDict(extra="forbid")
+    num_cpus: float = Field(1.0, ge=0, le=256, strict=True, description="CPUs each actor of the stage reserves")
+    num_gpus: float | None = Field(
+        None,
+        ge=0,
+        le=16,
+        strict=True,
+        description="GPUs each actor reserves (none: 1 for a backend with a device option other than cpu when "
+        "the cluster has GPUs, else 0)",
+    )
+    actors: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        strict=True,
+        description="actors of the stage (0: one per GPU, or per num_cpus CPUs, of the cluster; 1 for a backend "
+        "that runs one copy per machine, such as an endpoint client)",
+    )
+
+
+class RayConfig(BaseModel):
+    """The Ray executor: where the cluster is, how files travel, what each stage's actors reserve."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        strict=True,
+        description="cluster to join: host:port, ray://host:port or auto (none: $RAY_ADDRESS, else a new local "
+        "instance) (--ray-address)",
+    )
+    shared_fs: bool = Field(
+        True,
+        strict=True,
+        description="the run folder is on a file system every node mounts at the same path (false: files travel "
+        "to and from the actors through the driver)",
+    )
+    in_flight: int = Field(
+        2, ge=1, le=16, strict=True, description="batches queued per actor at once (back-pressure)"
+    )
+    max_retries: int = Field(
+        3, ge=0, le=100, strict=True, description="times one batch is redone after losing its actor"
+    )
+    segment: RayResources = RayResources()
+    compose: RayResources = RayResources()
+    repaint: RayResources = RayResources()
+    caption: RayResources = RayResources()
+
+
+class ExecutorConfig(BaseModel):
+    """Where the stages' work runs (--executor); a plain string is the kind (``executor: ray``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["local", "process", "ray"] | None = Field(
+        None,
+        description="local (this process), process (a pool of `workers` processes) or ray (actors on a Ray "
+        "cluster) (none: local for workers=1, process otherwise) (--executor)",
+    )
+    ray: RayConfig = RayConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_alone(cls, data: Any) -> Any:
+        return {"kind": data} if isinstance(data, str) else data
+
+
+class CurateConfig(BaseModel):
+    """The curate stage: automatic checks, each with its thresholds (see docs/curation.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, strict=True, description="`gen4gen run` checks every sample before export")
+    skip_rejected_cutouts: bool = Field(
+        True, strict=True, description="compose leaves out the cut-outs the cut-out check rejects"
+    )
+    report: bool = Field(True, strict=True, description="write RUN_DIR/report.html after `run` and `curate`")
+    detector: str | None = Field(
+        None, min_length=1, description="OWL-ViT detector (local folder or hub id) for the detection check"
+    )
+    clip_model: str | None = Field(
+        None, min_length=1, description="CLIP model (local folder or hub id) for the clip similarity check"
+    )
+    detector_threshold: float = Field(
+        0.1, ge=0, lt=1, strict=True, description="detector score a box must exceed to count"
+    )
+    query_template: str = Field(
+        "a photo of a {}", min_length=2, strict=True, description="detector query; {} is the concept's name"
+    )
+    device: hf.Device = Field("auto", description=hf.DEVICE_HELP)
+    dtype: hf.DType = Field("fp32", description="model weights dtype: fp32, fp16, bf16 or auto")
+    batch_size: int = Field(16, ge=1, le=1024, strict=True, description="samples per model call")
+    cutout: CutoutLimits = CutoutLimits()
+    layout: LayoutLimits = LayoutLimits()
+    identity: IdentityLimits = IdentityLimits()
+    seams: SeamLimits = SeamLimits()
+    caption: CaptionLimits = CaptionLimits()
+    duplicate: DuplicateLimits = DuplicateLimits()
+    detection: DetectorLimits = DetectorLimits()
+    clip: ClipLimits = ClipLimits()
+
+    @field_validator("query_template")
+    @classmethod
+    def _one_placeholder(cls, value: str) -> str:
+        if value.count("{}") != 1 or value.replace("{}", "").count("{") or value.replace("{}", "").count("}"):
+            raise ValueError("needs exactly one {} placeholder (the concept's name), e.g. 'a photo of a {}'")
+        return value
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int = Field(0, ge=0, strict=True, description="run seed; every item's seed derives from it")
@@ -123,11 +245,13 @@ class RunConfig(BaseModel):
         strict=True,
         description="processes for CPU-bound stages (1: this one; 0: one per core, at most 8)",
     )
+    executor: ExecutorConfig = ExecutorConfig()
     segment: SegmentConfig = SegmentConfig()
     compose: ComposeConfig = ComposeConfig()
     repaint: RepaintConfig = RepaintConfig()
     caption: CaptionConfig = CaptionConfig()
     export: ExportConfig = ExportConfig()
+    curate: CurateConfig = CurateConfig()
 
     @field_validator("segment", "compose", "repaint", "caption", mode="after")
     @classmethod
@@ -219,12 +343,13 @@ def _describe(
 
 def _section_keys(loc: tuple[int | str, ...]) -> list[str]:
     """The keys of the config section at ``loc`` (the top level for ``()``); none when it is not a section."""
-    model: Any = RunConfig
+    model: type[BaseModel] = RunConfig
     for part in loc:
-        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
-        model = field.annotation if field is not None else None
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
+        model = annotation
     return list(model.model_fields)
 
 
@@ -307,6 +432,13 @@ seed: 0            # run seed; every item's seed derives from it (same inputs + 
 samples: 8         # accepted samples per composition (-n on the command line)
 batch_size: 8      # items handed to a backend at once (LLM concurrency, GPU batches)
 workers: 1         # processes for CPU-bound stages (1: this one; 0: one per CPU core) (--workers)
+
+executor:
+  kind: null       # local | process | ray (--executor); null: local for workers 1, process otherwise
+  ray:             # actors on a Ray cluster (pip install 'gen4gen[ray]'; see docs/architecture.md)
+    address: null  # host:port, ray://host:port or auto; null: $RAY_ADDRESS, else a local instance (--ray-address)
+    shared_fs: true # every node mounts the run folder at the same path (false: files travel via the driver)
+    repaint: {num_cpus: 1, num_gpus: null, actors: 0} # also segment, compose, caption; null GPUs: 1 if used
 
 segment:
   backend: grabcut # grabcut (weight-free) | alpha (photo alpha or side-car mask) | isnet | rembg

@@ -33,22 +33,26 @@ _NAME_BYTES = 100  # at most this much of the target's name goes into a temporar
 _HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 _TEMP = re.compile(r"^\.gen4gen-.*\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.[^.]+\.tmp$", re.DOTALL)
 
-_umask: int | None = None
+_fallback_umask: int | None = None
 _umask_lock = threading.Lock()
 
 
 def current_umask() -> int:
-    """The process's umask (read without changing it where the system tells it, else set and restored once)."""
-    global _umask
+    """The process's umask, read without changing it where the system tells it (Linux), else set and restored
+    once (not thread-safe, so done only once)."""
+    global _fallback_umask
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+        found = re.search(r"^Umask:\s*([0-7]+)", status, re.MULTILINE)
+        if found is not None:
+            return int(found.group(1), 8)
+    except OSError:
+        pass
     with _umask_lock:
-        if _umask is None:
-            try:
-                status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
-                _umask = int(re.search(r"^Umask:\s*([0-7]+)", status, re.MULTILINE).group(1), 8)  # type: ignore[union-attr]
-            except (OSError, AttributeError, ValueError):
-                _umask = os.umask(0o022)
-                os.umask(_umask)
-        return _umask
+        if _fallback_umask is None:
+            _fallback_umask = os.umask(0o022)
+            os.umask(_fallback_umask)
+        return _fallback_umask
 
 
 def _short_name(name: str) -> str:

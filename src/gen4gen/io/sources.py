@@ -114,16 +114,16 @@ def _listing(folder: Path, masks_folder_ok: bool = False) -> _Listing:
         elif not stat.S_ISREG(mode):
             kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
             found.problems.append(f"{entry}: not a regular file ({kind}); skipped")
+        elif entry.suffix.lower() not in IMAGE_SUFFIXES:
+            found.others.append(entry)
         elif SIDECAR_MASK.search(entry.stem):
             sidecars.append(entry)
-        elif entry.suffix.lower() in IMAGE_SUFFIXES:
-            found.photos.append(entry)
         else:
-            found.others.append(entry)
+            found.photos.append(entry)
     stems = {p.stem.lower() for p in found.photos}
     for sidecar in sidecars:
         partner = SIDECAR_MASK.sub("", sidecar.stem)
-        if partner.lower() not in stems and sidecar.suffix.lower() in IMAGE_SUFFIXES:
+        if partner.lower() not in stems:
             found.problems.append(
                 f"{sidecar}: named like the side-car mask of a photo {partner!r} that is not there; skipped "
                 "(rename it if it is a photo)"

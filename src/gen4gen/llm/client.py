@@ -281,7 +281,7 @@ class ChatClient:
             RateLimiter(
                 options.requests_per_minute,
                 burst=min(options.max_concurrency, max(1, int(options.requests_per_minute // 60))),
-                sleep=sleep,
+                sleep=self._sleep,
             )
             if options.requests_per_minute
             else None
@@ -427,7 +427,7 @@ class ChatClient:
                 try:
                     response = self._exchange(url, sent, attempt_s, started)
                 except httpx.TimeoutException:
-                    cause = f"no answer within {attempt_s:g} s"
+                    cause = f"no answer within {round(attempt_s, 1):g} s"
                 except httpx.TransportError as exc:
                     cause = f"cannot reach {self.display_url} ({type(exc).__name__}: {self._clean(str(exc))})"
                 else:
@@ -465,7 +465,7 @@ class ChatClient:
     def _gave_up(self, cause: str, calls: int, started: float) -> str:
         waited = time.monotonic() - started
         return (
-            f"{cause}; gave up after {waited:.0f} s and {calls} attempt(s) "
+            f"{cause}; gave up after {waited:.1f} s and {calls} attempt(s) "
             f"(total_timeout_s={self.options.total_timeout_s:g})"
         )
 

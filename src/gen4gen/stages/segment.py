@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from gen4gen.backends.base import Backend, Photo, Segmenter
+from gen4gen.backends.segment import hints as hinted
+from gen4gen.backends.segment.quality import mask_quality
 from gen4gen.backends.segment.rounds import RoundResult, best_round, multi_round
 from gen4gen.config import RunConfig
 from gen4gen.errors import ItemError
@@ -30,6 +32,7 @@ from gen4gen.io.images import load_image, mask_to_u8, save_png
 from gen4gen.io.sources import Composition
 from gen4gen.manifest import DONE, Record, fingerprint
 from gen4gen.manifest.records import RoundScore, SegmentData
+from gen4gen.review.guidance import Guidance, photo_guidance
 from gen4gen.stages.base import Context, Outcome, Stage, Tally, WorkItem, timed
 
 ALPHA_THRESHOLD = 0.5  # mask value above which a pixel counts as foreground for boxes and areas
@@ -65,6 +68,7 @@ class PhotoInputs:
     folder: str
     source_sha256: str
     cutouts_root: Path
+    guidance: Guidance | None = None  # a person's round choice or hints (gen4gen review, side-car)
 
 
 class SegmentStage(Stage):
@@ -96,12 +100,19 @@ class SegmentStage(Stage):
                         tally.skipped("unreadable photo")
                         continue
                     fp = fingerprint(self.version, digest, settings, identity)
+                    guidance, problems = photo_guidance(ctx.manifest, rel.as_posix(), path)
+                    for problem in problems:
+                        ctx.reporter.warn(problem)
+                    if guidance is not None:  # only then: photos nobody touched keep their fingerprints
+                        fp = fingerprint(fp, guidance.fingerprint_part())
                     current = self.is_current(ctx, rel.as_posix(), fp)
                     if current is not None:
                         tally.reused(current)
                         continue
                     name = output_name(rel.name)
-                    inputs = PhotoInputs(path, rel, name, concept.name, concept.folder, digest, self.cutouts_root)
+                    inputs = PhotoInputs(
+                        path, rel, name, concept.name, concept.folder, digest, self.cutouts_root, guidance
+                    )
                     wave.append(WorkItem(rel.as_posix(), fp, None, inputs))
         yield wave
 
@@ -118,13 +129,25 @@ class SegmentStage(Stage):
         try:
             image = load_image(task.path)
             photo = Photo(image.rgb, task.path, task.concept, image.alpha)
-            if section.use_alpha and photo.alpha is not None:
+            guidance = task.guidance
+            hints = guidance.parsed_hints() if guidance is not None else None
+            if hints is not None:  # a person's box and strokes seed GrabCut; they replace the automatic rounds
+                original = image.downscaled_from
+                scale = image.rgb.shape[1] / original[0] if original else 1.0
+                mask = hinted.segment_with_hints(image.rgb, hints, scale)
+                box = mask_bbox(mask, ALPHA_THRESHOLD, full_if_empty=True)
+                rounds = [RoundResult(mask, mask_quality(image.rgb, mask), box)]
+                chosen, method = 0, hinted.METHOD
+            elif section.use_alpha and photo.alpha is not None:
                 mask = photo.alpha.astype(np.float32) / 255.0
                 rounds = [RoundResult(mask, 1.0, mask_bbox(mask, ALPHA_THRESHOLD, full_if_empty=True))]
                 chosen, method = 0, "alpha-channel"
             else:
                 rounds = multi_round(segmenter, photo, section.rounds)
                 chosen, method = best_round(rounds), segmenter.name
+                picked = guidance.round if guidance is not None else None
+                if picked is not None and 1 <= picked <= len(rounds):  # a person's pick wins over the score
+                    chosen = picked - 1
             mask = rounds[chosen].mask
             area = float((mask > ALPHA_THRESHOLD).mean())
             if area < section.min_area:
@@ -171,6 +194,8 @@ class SegmentStage(Stage):
             width, height = image.downscaled_from
             warnings.append(f"{task.path}: {width}x{height} downscaled on load")
         identity = segmenter.identity() if method != "alpha-channel" else {"name": "alpha-channel"}
+        if method == hinted.METHOD:
+            identity = hinted.identity()
         record = Record(
             self.name,
             item.key,

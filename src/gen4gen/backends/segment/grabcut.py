@@ -15,6 +15,14 @@ Pipeline (all but the last step at a reduced working resolution):
    are kept (background seen between a subject's legs, under its tail).
 4. A colour-guided filter (He et al.) computed at a middle resolution and applied at full resolution turns the
    hard mask into a soft one that follows the photo's edges (fur, ears, whiskers).
+
+A photo without colour (grayscale, 16-bit, LA, float TIFF, or colour with Lab a/b spread under
+:data:`GRAY_CHROMA`) has nothing for steps 1–2 to separate but brightness, so they run on a texture guide
+instead — luminance, fine and coarse local contrast — and GrabCut starts from a fixed salient core, since its
+models of one channel drift easily. Measured (working side 512, 3 rounds; IoU against IS-Net references):
+the sample cat 0.89 in gray (0.95 in colour; 0.00 before), the sample dogs 0.63 and 0.69 (0.62 and 0.83 in colour;
+no foreground and 0.22 before); ``skimage.data.chelsea()`` 42% of the photo, the cat's face, in gray (2.9% before;
+13% in colour, its eyes and nose). Shadow suppression, a chroma test, is skipped for such photos.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ class GrabCutSegmenter(Segmenter):
     """Saliency-seeded GrabCut at reduced resolution with guided-filter upsampling; deterministic, CPU only."""
 
     name = "grabcut"
-    version = "3"
+    version = "4"  # 4: photos without colour segment by luminance and texture
 
     class Options(BackendOptions):
         """Options of the ``grabcut`` segmenter."""
@@ -106,9 +114,12 @@ class GrabCutSegmenter(Segmenter):
         small = _resize_max_side(rgb, opts.max_side)
         if float(small.reshape(-1, 3).std(axis=0).max()) < 2.0:
             raise ItemError(f"{photo.path}: image is uniform, there is no object to segment")
+        gray = lacks_chroma(small)
+        if gray:  # no colour to tell the subject from the background: luminance and texture instead
+            small = texture_guide(small)
         saliency = np.mean([background_saliency(small, round(opts.superpixels * f)) for f in SCALES], axis=0)
-        hard = _grabcut(small, saliency, opts)
-        if opts.shadow_tolerance > 0 and hard.any():
+        hard = _grabcut(small, saliency, opts, sure_core=gray)
+        if opts.shadow_tolerance > 0 and hard.any() and not gray:
             shadow = cast_shadow(small, _clean(hard, opts.min_component, opts.max_hole), opts.shadow_tolerance)
             if shadow.any():
                 hard = _grabcut(small, np.where(shadow, 0.0, saliency), opts)
@@ -127,6 +138,45 @@ def _resize_max_side(image: np.ndarray, max_side: int) -> np.ndarray:
         return image
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+GRAY_CHROMA = 2.0  # a photo whose Lab a/b vary less than this (standard deviation) has no usable colour
+TEXTURE_FINE = 0.006  # radius of the fine texture window, fraction of the working side
+TEXTURE_COARSE = 0.02  # radius of the coarse texture window
+GRAY_PROBABLE_FG = 0.6  # photos without colour: saliency above this starts as probable foreground
+CORE_ERODE = 0.02  # photos without colour: the salient core, eroded by this share of the side, is sure foreground
+
+
+def lacks_chroma(rgb: np.ndarray) -> bool:
+    """Whether ``rgb`` (uint8) is effectively grayscale: its chroma (Lab a/b) barely varies."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    return float(lab[..., 1:].reshape(-1, 2).std(axis=0).max()) < GRAY_CHROMA
+
+
+def _local_std(gray: np.ndarray, radius: int) -> np.ndarray:
+    size = (2 * radius + 1, 2 * radius + 1)
+    mean = cv2.blur(gray, size, borderType=cv2.BORDER_REFLECT)
+    square = cv2.blur(gray * gray, size, borderType=cv2.BORDER_REFLECT)
+    return np.sqrt(np.clip(square - mean * mean, 0.0, None))
+
+
+def _stretch(channel: np.ndarray) -> np.ndarray:
+    low, high = np.percentile(channel, (1, 99))
+    return np.clip((channel - low) / max(float(high - low), 1e-6) * 255.0, 0, 255)
+
+
+def texture_guide(rgb: np.ndarray) -> np.ndarray:
+    """A three-channel uint8 image for a photo without colour: luminance, fine and coarse texture.
+
+    Saliency and GrabCut then separate the subject by brightness *and* surface texture (fur against a smooth
+    wall, a plain subject against a busy background), as they separate colours in a colour photo.
+    """
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    side = max(gray.shape)
+    fine = _local_std(gray, max(1, round(TEXTURE_FINE * side)))
+    coarse = _local_std(cv2.GaussianBlur(gray, (0, 0), 1.0), max(2, round(TEXTURE_COARSE * side)))
+    channels = [gray, _stretch(fine), _stretch(coarse)]
+    return np.dstack(channels).astype(np.uint8)
 
 
 def background_saliency(rgb: np.ndarray, n_segments: int) -> np.ndarray:
@@ -190,9 +240,23 @@ def background_saliency(rgb: np.ndarray, n_segments: int) -> np.ndarray:
     return region[labels].astype(np.float32)
 
 
-def _grabcut(rgb: np.ndarray, saliency: np.ndarray, opts: GrabCutSegmenter.Options) -> np.ndarray:
-    trimap = np.where(saliency >= opts.fg_threshold, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+def _grabcut(
+    rgb: np.ndarray, saliency: np.ndarray, opts: GrabCutSegmenter.Options, sure_core: bool = False
+) -> np.ndarray:
+    """GrabCut from a trimap cut from ``saliency``.
+
+    ``sure_core`` (photos without colour, where GrabCut's colour models are weak and can drift to background):
+    the most salient region, eroded by :data:`CORE_ERODE` of the side, is fixed foreground, and the probable
+    foreground starts lower (:data:`GRAY_PROBABLE_FG`).
+    """
+    probable = min(opts.fg_threshold, GRAY_PROBABLE_FG) if sure_core else opts.fg_threshold
+    trimap = np.where(saliency >= probable, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     trimap[saliency < opts.sure_bg] = cv2.GC_BGD
+    if sure_core:
+        radius = max(1, round(CORE_ERODE * max(saliency.shape)))
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        core = cv2.erode((saliency >= opts.fg_threshold).astype(np.uint8), disc) > 0
+        trimap[core] = cv2.GC_FGD
     if not (trimap == cv2.GC_PR_FGD).any():
         return np.zeros(saliency.shape, bool)
     if (trimap == cv2.GC_PR_FGD).all():
