@@ -16,6 +16,7 @@ from pathlib import Path
 from gen4gen.errors import ConfigError, SourceError
 from gen4gen.io.images import IMAGE_SUFFIXES
 
+HINTS_SUFFIX = ".hints.json"  # a photo's side-car segmentation hints, read by the segment stage
 SIDECAR_MASK = re.compile(r"(_mask|\.mask)$", re.IGNORECASE)
 
 
@@ -201,7 +202,8 @@ def _concepts(folder: Path, problems: list[str], skip: set[Path] | None = None) 
         inside = _listing(sub, masks_folder_ok=True)
         problems.extend(inside.problems)
         for other in inside.others:
-            problems.append(f"{other}: not an image file (by its extension); ignored")
+            if not other.name.lower().endswith(HINTS_SUFFIX):  # segmentation hints (docs/review.md)
+                problems.append(f"{other}: not an image file (by its extension); ignored")
         if not inside.photos:
             problems.append(f"{sub}: concept folder with no images; skipped (add JPEG/PNG/WebP photos)")
             continue
