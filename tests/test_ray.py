@@ -7,7 +7,10 @@ import hashlib
 import json
 import logging
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,34 @@ def test_a_ray_run_makes_the_same_bytes_as_the_local_executor(
     with Manifest(out) as manifest:  # a rerun resumes like a local one: nothing redone
         made = [json.loads(manifest.get_meta(f"stats.{name}") or "{}")["made"] for name in ("segment", "repaint")]
     assert made == [0, 0]
+
+
+def test_a_killed_driver_resumes_to_the_same_bytes(
+    ray_session: Any, inputs: Path, reference: dict[str, str], tmp_path: Path
+) -> None:
+    """``kill -9`` of the driver mid-run (a subprocess joined to the module's Ray instance), then the same command
+    again: it resumes like a local run and ends with the local executor's bytes."""
+    out = tmp_path / "run"
+    address = ray_session.get_runtime_context().gcs_address
+    args = ["-n", SAMPLES, *RAY, "--ray-address", address, *fast("batch_size=1")]
+    command = [sys.executable, "-m", "gen4gen", "-q", "run", str(inputs), "--out", str(out), *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if (out / "composites").is_dir() and any((out / "composites").iterdir()):
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "metadata.jsonl").exists()
+    with Manifest(out) as manifest:
+        assert len(manifest.records("repaint", "done")) < int(SAMPLES)
+    assert run_cli("run", inputs, "--out", out, *args) == 0  # joins the same instance, as the first did
+    assert outputs(out) == reference
+    assert temporaries(out) == []
+    with Manifest(out) as manifest:
+        assert len(manifest.records("repaint", "done")) == int(SAMPLES)
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["killed-for-good", "killed-and-restarted"])
