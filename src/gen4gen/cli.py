@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             _add_export_args(stage)
 
-    report = sub.add_parser("report", help="RUN_DIR/report.html: every sample with its verdicts, scores and reasons")
+    report = sub.add_parser(
+        "report", help="RUN_DIR/report.html: every sample with its verdicts, scores and reasons"
+    )
     report.add_argument("run_dir", type=Path, help="run folder made by `gen4gen run`")
     _add_config_args(report, samples=False)
 

@@ -23,6 +23,7 @@ else:  # pragma: no cover
 
 from gen4gen import hf
 from gen4gen.backends import DEFAULTS, REGISTRY, UnknownBackend, backend_class
+from gen4gen.backends.base import BackendOptions
 from gen4gen.checks.limits import (
     CaptionLimits,
     ClipLimits,
@@ -33,7 +34,6 @@ from gen4gen.checks.limits import (
     LayoutLimits,
     SeamLimits,
 )
-from gen4gen.backends.base import BackendOptions
 from gen4gen.exporters.registry import check_format
 
 
@@ -473,4 +473,17 @@ export:
   link: true           # hard-link files from the run folder into exports (false: copy)
   kohya_repeats: 10
   kohya_masks: false   # kohya: union masks for --masked_loss
+
+curate:                # automatic checks after caption (docs/curation.md); `gen4gen curate RUN_DIR` re-judges
+  enabled: true
+  skip_rejected_cutouts: true # compose leaves out cut-outs the cut-out check rejects
+  report: true         # RUN_DIR/report.html
+  detector: null       # OWL-ViT folder or hub id: every concept detected where it was placed
+  clip_model: null     # CLIP folder or hub id: every concept's crop like its photos
+  # thresholds: {flag: X, reject: Y} per score; a min score is bad below, a max score above; null: off
+  cutout: {open: {flag: 0.12, reject: 0.18}, pieces: {flag: 0.95, reject: 0.8}}
+  layout: {size_ratio: {flag: 5, reject: 20}, enlargement: {flag: 5, reject: 20}}
+  identity: {psnr: {flag: 40, reject: 35}, ssim: {flag: 0.97, reject: 0.9}}
+  seams: {halo: {flag: 8, reject: 15}, leak: {flag: 8, reject: 15}}
+  duplicate: {distance: {flag: 8, reject: 3}}
 """

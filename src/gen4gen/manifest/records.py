@@ -7,7 +7,7 @@ reads another stage's dict keys. Fields added later have defaults, so run folder
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -111,6 +111,23 @@ class CaptionData(_Data):
     raw: str  # the captioner's own text
     missing: list[str] = Field(default_factory=list)  # concepts the captioner did not name (added to ``text``)
     repaired: bool = False
+
+
+class ScoreData(_Data):
+    """One measured score of a check: its value and what it is about (the worst concept, photo or sample)."""
+
+    value: float | None
+    of: str | None = None
+
+
+class CurateData(_Data):
+    """What the curate stage measured on a cut-out or a sample: every score of every check (thresholds are
+    applied when judging, so new thresholds re-judge without measuring again)."""
+
+    kind: Literal["cutout", "sample"]
+    scores: dict[str, dict[str, ScoreData]]  # check -> metric -> score
+    phash: str | None = None  # sample: perceptual hash of the finished image (16 hex digits)
+    cutouts: list[str] = Field(default_factory=list)  # sample: segment keys of the cut-outs it uses
 
 
 D = TypeVar("D", bound=_Data)

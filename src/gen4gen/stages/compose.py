@@ -33,6 +33,7 @@ from gen4gen.manifest.records import ComposeData, ObjectData, SegmentData, read
 from gen4gen.seeds import derive_seed
 from gen4gen.stages.base import Context, Outcome, Stage, Tally, WorkItem, per_item, timed
 from gen4gen.stages.common import SAMPLES_META, safe_stem
+from gen4gen.stages.curate import cutout_rejection
 
 MAX_TRIES_FACTOR = 4
 
@@ -142,10 +143,14 @@ class ComposeStage(Stage):
         """The usable cut-outs of each concept of a composition, or None (reported) when a concept has none."""
         result = []
         for concept in comp.concepts:
-            found = []
+            found, left_out = [], []
             for photo in concept.photos:
                 record = ctx.manifest.get("segment", photo.relative_to(self.src).as_posix())
                 if record is not None and record.status == DONE:
+                    rejection = cutout_rejection(ctx, record)
+                    if rejection is not None:  # the cut-out check rejects it (a fragment, pieces...)
+                        left_out.append(rejection)
+                        continue
                     data = read(SegmentData, record)
                     found.append(
                         Cutout(
@@ -157,9 +162,17 @@ class ComposeStage(Stage):
                             data.aspect,
                         )
                     )
+            for rejection in left_out:
+                ctx.reporter.warn(f"composition {comp.id!r}: cut-out left out: {rejection}")
             if not found:
+                why = (
+                    ": the cut-out check rejects every one (use other photos, or set "
+                    "curate.skip_rejected_cutouts=false to compose with them anyway)"
+                    if left_out
+                    else ""
+                )
                 ctx.reporter.warn(
-                    f"composition {comp.id!r}: concept {concept.folder!r} has no usable cut-out; "
+                    f"composition {comp.id!r}: concept {concept.folder!r} has no usable cut-out{why}; "
                     "composition skipped"
                 )
                 return None
