@@ -31,10 +31,10 @@ from gen4gen.stages.base import StageStats
 
 
 def outputs_digest(run_dir: Path) -> str:
-    """One sha256 over every output file (config and manifest left out: they hold the settings and timings)."""
+    """One sha256 over every output file (config, manifest and report left out: settings and timings)."""
     digest = hashlib.sha256()
     for path in sorted(run_dir.rglob("*")):
-        if path.is_file() and not path.name.startswith(("manifest.sqlite", "config.yaml")):
+        if path.is_file() and not path.name.startswith(("manifest.sqlite", "config.yaml", "report.html")):
             digest.update(path.relative_to(run_dir).as_posix().encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]

@@ -31,11 +31,11 @@ def fast(*extra: str) -> list[str]:
 
 
 def tree_hashes(run_dir: Path) -> dict[str, str]:
-    """sha256 of every output file (the manifest itself holds timings, so it is left out)."""
+    """sha256 of every output file (the manifest and the report hold timings, so they are left out)."""
     return {
         p.relative_to(run_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(run_dir.rglob("*"))
-        if p.is_file() and not p.name.startswith("manifest.sqlite")
+        if p.is_file() and not p.name.startswith("manifest.sqlite") and p.name != "report.html"
     }
 
 

@@ -235,7 +235,7 @@ def test_decisions_and_verdicts_survive_reruns_and_exports_honour_them(src: Path
         manifest.add_decision(sample_target(keys[1]), "caption", "a first caption")
         manifest.add_decision(sample_target(keys[1]), "caption", "my own words about the cat")  # latest wins
         manifest.add_decision(sample_target(keys[2]), "rating", 5)
-        manifest.add_verdict(Verdict(keys[2], "seams", "flag", 0.4, "a faint halo"))
+        manifest.add_verdict(Verdict(keys[2], "external", "flag", 0.4, "a faint halo"))
     assert run_cli("run", src, "--out", out, "-n", "3", "--set", "repaint.backend=noise", *fast()) == 0
     exported = {row["sample_id"]: row for row in rows(out)}
     assert first not in exported
@@ -243,7 +243,7 @@ def test_decisions_and_verdicts_survive_reruns_and_exports_honour_them(src: Path
     with Manifest(out) as manifest:
         samples = [s for s in iter_samples(manifest, keys) if not isinstance(s, str)]
     assert [s.rating for s in samples] == [None, None, 5]
-    assert samples[2].verdicts["seams"].reason == "a faint halo" and not samples[2].rejected
+    assert samples[2].verdicts["external"].reason == "a faint halo" and not samples[2].rejected
     assert samples[1].generated_caption != samples[1].caption
     assert {o.concept_id for o in samples[0].objects} == {"cat", "dog2", "house_plant"}
     assert third in exported

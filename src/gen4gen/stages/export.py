@@ -62,8 +62,10 @@ def export_stage(
         else:
             stats.failed[failure_cause(sample)] += 1
     accepted = [s for s in finished if not s.rejected]
-    if len(accepted) < len(finished):
-        stats.rejected["rejected in review"] += len(finished) - len(accepted)
+    for sample in finished:
+        if sample.rejected:
+            by_person = sample.decisions.get("verdict") == "reject"
+            stats.rejected["rejected in review" if by_person else "rejected by a check"] += 1
     training = [s for s in accepted if settings.include_flagged or not flagged(s)]
     left_out = len(accepted) - len(training)
     index: list[Writer] = []

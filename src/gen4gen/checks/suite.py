@@ -1,0 +1,172 @@
+"""Every configured check of a run, as one object: the curate stage's backend.
+
+It is built from the run config (not from the backend registry: the checks are not interchangeable, they all
+run), measures cut-outs and samples, and judges recorded scores with the current thresholds. Thresholds that
+default to another section's value are filled in here: ``layout.visible.reject`` is ``compose.min_visible`` and
+``caption.words.reject`` is ``caption.max_words`` unless set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gen4gen.backends.base import Backend
+from gen4gen.checks.base import SKIP, Checker, CheckResult, Score, Scores
+from gen4gen.checks.caption import CaptionChecker
+from gen4gen.checks.cutout import CutoutChecker
+from gen4gen.checks.duplicates import DuplicateChecker
+from gen4gen.checks.identity import IdentityChecker
+from gen4gen.checks.layout import LayoutChecker
+from gen4gen.checks.limits import Limit
+from gen4gen.checks.models import ClipChecker, DetectorChecker, ModelSettings
+from gen4gen.checks.seams import SeamChecker
+from gen4gen.checks.subjects import CutoutSubject, SampleSubject
+from gen4gen.errors import ItemError
+from gen4gen.manifest.records import ScoreData
+
+if TYPE_CHECKING:
+    from gen4gen.config import RunConfig
+
+#: every check a sample can have a verdict from, in the order reports list them
+CHECKS = ("cutout", "layout", "identity", "seams", "caption", "duplicate", "detection", "clip")
+
+
+class CheckSuite(Backend):
+    """The checks ``curate.*`` turns on, with their thresholds."""
+
+    name = "checks"
+    version = "1"
+    process_parallel: ClassVar[bool] = False
+
+    def __init__(self, config: RunConfig) -> None:
+        super().__init__()
+        curate = config.curate
+        self.curate = curate
+        self.cutout = CutoutChecker(curate.cutout) if curate.cutout.enabled else None
+        visible, words = curate.layout.visible, curate.caption.words
+        layout_overrides = (
+            {"visible": Limit(flag=visible.flag, reject=config.compose.min_visible)}
+            if visible.reject is None
+            else {}
+        )
+        caption_overrides = (
+            {"words": Limit(flag=words.flag, reject=float(config.caption.max_words))}
+            if words.reject is None
+            else {}
+        )
+        candidates: list[tuple[bool, Checker[SampleSubject]]] = [
+            (curate.layout.enabled, LayoutChecker(curate.layout, layout_overrides)),
+            (curate.identity.enabled, IdentityChecker(curate.identity)),
+            (curate.seams.enabled, SeamChecker(curate.seams)),
+            (curate.caption.enabled, CaptionChecker(curate.caption, caption_overrides)),
+        ]
+        if curate.detector is not None:
+            settings = self.model_settings(config, curate.detector)
+            candidates.append((curate.detection.enabled, DetectorChecker(curate.detection, settings)))
+        if curate.clip_model is not None:
+            settings = self.model_settings(config, curate.clip_model)
+            candidates.append((curate.clip.enabled, ClipChecker(curate.clip, settings)))
+        self.samples: list[Checker[SampleSubject]] = [checker for on, checker in candidates if on]
+        self.duplicate = DuplicateChecker(curate.duplicate) if curate.duplicate.enabled else None
+        self.checkers: dict[str, Checker[Any]] = {c.name: c for c in self.samples}
+        if self.cutout is not None:
+            self.checkers[self.cutout.name] = self.cutout
+        if self.duplicate is not None:
+            self.checkers[self.duplicate.name] = self.duplicate
+
+    @staticmethod
+    def model_settings(config: RunConfig, model: str) -> ModelSettings:
+        curate = config.curate
+        return ModelSettings(
+            model,
+            device=curate.device,
+            dtype=curate.dtype,
+            batch_size=curate.batch_size,
+            threshold=curate.detector_threshold,
+            query_template=curate.query_template,
+        )
+
+    # ------------------------------------------------------------------------------------------- identity
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "checks": sorted(self.checkers)}
+
+    def cutout_settings(self) -> dict[str, Any]:
+        """What determines a cut-out's scores."""
+        return self.cutout.settings() if self.cutout is not None else {}
+
+    def sample_settings(self) -> list[dict[str, Any]]:
+        """What determines a sample's scores (every sample check, and the duplicate check's hash)."""
+        measuring: list[Checker[Any]] = [*self.samples, *([self.duplicate] if self.duplicate else [])]
+        return [c.settings() for c in measuring]
+
+    def limits(self, name: str) -> dict[str, Any]:
+        """The thresholds check ``name`` judges with, for its verdict's fingerprint."""
+        checker = self.checkers[name]
+        data: dict[str, Any] = checker.limits.model_dump(mode="json")
+        data.update({key: limit.model_dump(mode="json") for key, limit in checker.overrides.items()})
+        return data
+
+    def load(self) -> None:
+        """Load the models of the model checks now (a missing model fails here, before any other work)."""
+        for checker in self.samples:
+            if isinstance(checker, DetectorChecker | ClipChecker):
+                checker.load()
+
+    # ------------------------------------------------------------------------------------------- measure
+    def measure_cutout(self, subject: CutoutSubject) -> dict[str, dict[str, ScoreData]]:
+        assert self.cutout is not None
+        return {self.cutout.name: to_data(self.cutout.measure(subject))}
+
+    def measure_samples(
+        self, subjects: Sequence[SampleSubject]
+    ) -> list[tuple[dict[str, dict[str, ScoreData]], str | None] | ItemError]:
+        """Every sample check's scores and the perceptual hash of each subject (or its ItemError)."""
+        scores: list[dict[str, dict[str, ScoreData]]] = [{} for _ in subjects]
+        errors: dict[int, ItemError] = {}
+        for checker in self.samples:
+            todo = [i for i in range(len(subjects)) if i not in errors]
+            results = checker.measure_batch([subjects[i] for i in todo])
+            for index, result in zip(todo, results, strict=True):
+                if isinstance(result, ItemError):
+                    errors[index] = result
+                else:
+                    scores[index][checker.name] = to_data(result)
+        out: list[tuple[dict[str, dict[str, ScoreData]], str | None] | ItemError] = []
+        for index, subject in enumerate(subjects):
+            if index in errors:
+                out.append(errors[index])
+                continue
+            try:
+                phash = DuplicateChecker.hash(subject) if self.duplicate is not None else None
+            except ItemError as exc:
+                out.append(exc)
+                continue
+            out.append((scores[index], phash))
+        return out
+
+    # ------------------------------------------------------------------------------------------- judge
+    def judge(self, name: str, scores: dict[str, ScoreData]) -> CheckResult:
+        return self.checkers[name].judge(from_data(scores))
+
+    def judge_sample(self, scores: dict[str, dict[str, ScoreData]]) -> list[CheckResult]:
+        """The verdict of every configured sample check whose scores were recorded."""
+        return [self.judge(c.name, scores[c.name]) for c in self.samples if c.name in scores]
+
+    def judge_distances(self, scores: Scores) -> CheckResult:
+        assert self.duplicate is not None
+        return self.duplicate.judge(scores)
+
+    def off(self, name: str) -> CheckResult:
+        """The verdict that replaces an earlier one of a check that no longer runs."""
+        return CheckResult(name, SKIP, None, f"not checked: curate.{name} is turned off or has no model")
+
+
+def to_data(scores: Scores) -> dict[str, ScoreData]:
+    """Scores as recorded in a :class:`~gen4gen.manifest.records.CurateData`."""
+    return {key: ScoreData(value=score.value, of=score.of) for key, score in scores.items()}
+
+
+def from_data(scores: dict[str, ScoreData]) -> Scores:
+    """Recorded scores back as :class:`~gen4gen.checks.base.Score` values."""
+    return {key: Score(data.value, data.of) for key, data in scores.items()}
