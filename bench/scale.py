@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import logging
 import os
 import statistics
@@ -23,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline_speed import outputs_digest  # the same digest: config, manifest and report left out
 from rich.console import Console
 from rich.table import Table
 
@@ -34,17 +34,6 @@ from gen4gen.progress import Reporter
 from gen4gen.stages.base import StageStats
 
 CORE = ("compose", "repaint", "caption")
-
-
-def outputs_digest(run_dir: Path) -> str:
-    """One sha256 over every output file (as bench/pipeline_speed.py, and leaving out report.html too: it names
-    the run folder and the time it was written)."""
-    digest = hashlib.sha256()
-    for path in sorted(run_dir.rglob("*")):
-        if path.is_file() and not path.name.startswith(("manifest.sqlite", "config.yaml", "report.html")):
-            digest.update(path.relative_to(run_dir).as_posix().encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
 
 
 class Notes(Reporter):

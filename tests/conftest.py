@@ -14,6 +14,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FAST = ["compose.canvas=256", "batch_size=4"]
 
 
+def live_processes() -> dict[int, list[str]]:
+    """Every process in /proc that is not a zombie: pid -> the fields of its ``stat`` after the command name
+    (state, ppid, pgrp, ...)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                found[int(entry.name)] = fields
+    return found
+
+
 def object_photo(seed: int, colour: tuple[int, int, int], size: tuple[int, int] = (200, 160)) -> np.ndarray:
     """A textured coloured blob in the middle of a busy, differently coloured background."""
     rng = np.random.default_rng(seed)

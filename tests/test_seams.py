@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from conftest import FAST
+from conftest import FAST, live_processes
 from test_run import fast, run_cli, tree_hashes
 
 from gen4gen.backends import REGISTRY, backend_class
@@ -118,24 +118,11 @@ def test_an_http_400_from_the_vlm_for_one_image_fails_only_that_sample(
 
 # --------------------------------------------------------------------------------------------- executors
 def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    return [child for child, fields in live_processes().items() if int(fields[1]) == pid]
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return pid in live_processes()
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")

@@ -72,6 +72,8 @@ class Pipeline:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.close()
+        # again at the end: a writer of an earlier, killed run (a Ray actor still finishing) may have died since
+        remove_stale_temporaries(self.run_dir)
         self.backends.close()
         self.manifest.close()
 

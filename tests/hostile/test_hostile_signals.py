@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import write_concepts
+from conftest import live_processes, write_concepts
 from hostile_kit import FAST
 
 from gen4gen.manifest import DONE, Manifest
@@ -23,16 +23,7 @@ MESSAGE = "interrupted: everything finished so far is kept; rerun the same comma
 
 def _group(pgid: int) -> list[int]:
     """Live processes of process group ``pgid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
+    return [pid for pid, fields in live_processes().items() if int(fields[2]) == pgid]
 
 
 def _start(*args: str | Path) -> subprocess.Popen[str]:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from gen4gen import __version__
 from gen4gen.errors import BackendUnavailable
-from gen4gen.exporters.folder import FolderWriter, readable_stem
+from gen4gen.exporters.folder import FolderWriter
 from gen4gen.sample import Sample
 
 THRESHOLD = 128
@@ -57,13 +57,9 @@ class CocoWriter(FolderWriter):
         self.images: list[dict[str, Any]] = []
         self.annotations: list[dict[str, Any]] = []
         self.captions_list: list[dict[str, Any]] = []
-        self.used: set[str] = set()
 
     def add(self, sample: Sample) -> None:
-        stem = readable_stem(sample)
-        while stem in self.used:
-            stem += "_"
-        self.used.add(stem)
+        stem = self.unique_stem(sample)
         rel = self.place_rgb(self.source(sample.image, sample), f"images/{stem}")
         image_id = len(self.images) + 1
         width, height = sample.size

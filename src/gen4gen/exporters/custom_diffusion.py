@@ -19,7 +19,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from gen4gen.exporters.folder import FolderWriter, file_safe, readable_stem
+from gen4gen.exporters.folder import FolderWriter, file_safe
 from gen4gen.sample import Sample
 from gen4gen.text import count_phrase, join
 
@@ -44,13 +44,9 @@ class CustomDiffusionWriter(FolderWriter):
     def open(self, run_dir: Path) -> None:
         super().open(run_dir)
         self.entries: list[dict[str, str]] = []
-        self.used: set[str] = set()
 
     def add(self, sample: Sample) -> None:
-        stem = readable_stem(sample)
-        while stem in self.used:
-            stem += "_"
-        self.used.add(stem)
+        stem = self.unique_stem(sample)
         root = self.out_dir.resolve()
         self.place_rgb(self.source(sample.image, sample), f"instances/{stem}/{stem}")
         self.entries.append(

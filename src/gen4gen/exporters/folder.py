@@ -80,6 +80,16 @@ class FolderWriter(Writer):
         self.written: list[Path] = []
         self.count = 0
         self._can_link = self.settings.link
+        self._stems: set[str] = set()
+
+    def unique_stem(self, sample: Sample, within: str = "") -> str:
+        """The sample's readable stem, with ``_`` appended until no other sample of this export (in the same
+        ``within`` folder) has it."""
+        stem = readable_stem(sample)
+        while f"{within}/{stem}" in self._stems:
+            stem += "_"
+        self._stems.add(f"{within}/{stem}")
+        return stem
 
     def claim(self) -> dict[str, Any]:
         """Make sure the output folder is ours (StageError otherwise); the previous record, if any."""

@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from gen4gen.exporters.folder import FolderWriter, file_safe, readable_stem
+from gen4gen.exporters.folder import FolderWriter, file_safe
 from gen4gen.sample import Sample
 
 CAPTION_EXTENSION = ".caption"
@@ -35,16 +35,12 @@ class KohyaWriter(FolderWriter):
     def open(self, run_dir: Path) -> None:
         super().open(run_dir)
         self.subsets: dict[str, int] = {}  # folder -> images
-        self.used: set[str] = set()
         self.resolution = 0
 
     def add(self, sample: Sample) -> None:
         repeats = self.settings.kohya_repeats
         folder = f"{repeats}_{file_safe(sample.composition, 'composition')}"
-        stem = readable_stem(sample)
-        while f"{folder}/{stem}" in self.used:
-            stem += "_"
-        self.used.add(f"{folder}/{stem}")
+        stem = self.unique_stem(sample, within=folder)
         self.place_rgb(self.source(sample.image, sample), f"img/{folder}/{stem}")
         self.put_text(f"img/{folder}/{stem}{CAPTION_EXTENSION}", self.captions.caption(sample) + "\n")
         if self.settings.kohya_masks:

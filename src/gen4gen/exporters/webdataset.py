@@ -21,7 +21,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from gen4gen.exporters.folder import FolderWriter, readable_stem
+from gen4gen.exporters.folder import FolderWriter
 from gen4gen.sample import Sample
 
 SHARD = "shard-{:06d}.tar"
@@ -33,13 +33,9 @@ class WebDatasetWriter(FolderWriter):
     def open(self, run_dir: Path) -> None:
         super().open(run_dir)
         self.samples: list[tuple[str, Sample]] = []
-        self.keys: set[str] = set()
 
     def add(self, sample: Sample) -> None:
-        key = readable_stem(sample)
-        while key in self.keys:
-            key += "_"
-        self.keys.add(key)
+        key = self.unique_stem(sample)
         self.samples.append((key, sample))
         self.count += 1
 
