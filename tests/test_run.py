@@ -120,7 +120,8 @@ def test_changing_one_stage_redoes_only_what_depends_on_it(src: Path, tmp_path: 
     before = tree_hashes(out)
     assert run_cli("repaint", out, "--set", "repaint.backend=noise") == 0
     after = tree_hashes(out)
-    assert {k for k in before if before[k] != after.get(k)} == {k for k in before if k.startswith("images/")} | {
+    repainted = {k for k in before if k.startswith(("images/", "previews/"))}
+    assert {k for k in before if before[k] != after.get(k)} == repainted | {
         "config.yaml",
         "metadata.jsonl",  # removed: it described the old images until `export` writes it again
     }

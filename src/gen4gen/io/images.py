@@ -161,3 +161,20 @@ def save_png(path: Path, array: np.ndarray, level: int = PNG_LEVEL) -> str:
 def mask_to_u8(mask: np.ndarray) -> np.ndarray:
     """float [0, 1] -> uint8 [0, 255], rounded."""
     return np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+PREVIEW_SIDE = 256
+"""Longest side of the JPEG preview written beside each finished image (report, contact sheet, review grid)."""
+
+
+def encode_preview(array: np.ndarray, side: int = PREVIEW_SIDE, quality: int = 85) -> bytes:
+    """JPEG bytes of a uint8 RGB image shrunk to fit ``side`` px: the same bytes for the same pixels, so a
+    preview can be written by whichever process holds the decoded image."""
+    image = Image.fromarray(array)
+    scale = min(1.0, side / max(image.size))
+    if scale < 1.0:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

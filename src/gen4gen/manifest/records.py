@@ -103,6 +103,7 @@ class ComposeData(_Data):
 class RepaintData(_Data):
     image: RunPath  # finished image, relative to the run folder
     scene: str  # the scene phrase actually used
+    preview: RunPath | None = None  # JPEG of the image, longest side PREVIEW_SIDE (report, contact sheet, review)
     info: dict[str, Any] = Field(default_factory=dict)
 
 

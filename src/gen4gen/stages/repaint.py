@@ -1,4 +1,5 @@
-"""Stage 3: a realistic background around the concepts of each composed sample -> ``images/<id>.png``."""
+"""Stage 3: a realistic background around the concepts of each composed sample -> ``images/<id>.png``, and its
+small JPEG ``previews/<id>.jpg`` (what the report, the contact sheet and the review grid show)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 
 from gen4gen.backends.base import Backend, Inpainter, Placement, RepaintRequest
 from gen4gen.errors import ItemError
-from gen4gen.io.images import load_image, load_mask, save_png
+from gen4gen.io.atomic import atomic_write_bytes
+from gen4gen.io.images import encode_preview, load_image, load_mask, save_png
 from gen4gen.manifest import DONE, Record, fingerprint
 from gen4gen.manifest.records import ComposeData, RepaintData, read
 from gen4gen.seeds import derive_seed
@@ -30,6 +32,7 @@ class RepaintInputs:
 
 class RepaintStage(Stage):
     name = "repaint"
+    version = "2"  # 2: previews
 
     def total(self, ctx: Context) -> int:
         return len(accepted_samples(ctx))
@@ -68,9 +71,12 @@ class RepaintStage(Stage):
                 outcomes[item.key] = self.failed(item, f"sample {item.key}: {result}")
                 continue
             sample: ComposeData = item.inputs.sample
-            path = f"images/{sample.sample_id}.png"
-            outputs = {path: save_png(self.run_dir / path, result.image)}
-            data = RepaintData(image=path, scene=result.scene, info=result.info)
+            path, preview = f"images/{sample.sample_id}.png", f"previews/{sample.sample_id}.jpg"
+            outputs = {
+                path: save_png(self.run_dir / path, result.image),
+                preview: atomic_write_bytes(self.run_dir / preview, encode_preview(result.image)),
+            }
+            data = RepaintData(image=path, scene=result.scene, info=result.info, preview=preview)
             record = Record(
                 self.name,
                 item.key,
