@@ -37,6 +37,7 @@ class Sample:
     size: tuple[int, int]  # (width, height)
     objects: list[SampleObject]
     image: str  # finished image, relative to the run folder
+    preview: str | None  # small JPEG of the image (None for runs repainted before previews existed)
     composite: str  # concepts on black, before repaint
     union_mask: str
     caption: str  # a person's edit when there is one, else the grounded caption
@@ -85,6 +86,7 @@ def build_sample(
         size=layout.canvas,
         objects=objects,
         image=image.image,
+        preview=image.preview,
         composite=layout.composite,
         union_mask=layout.union_mask,
         caption=str(edited) if edited else text.text,
