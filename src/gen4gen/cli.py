@@ -39,7 +39,10 @@ def _add_config_args(parser: argparse.ArgumentParser, samples: bool = True) -> N
 
 def _add_work_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--workers", type=int, metavar="N", help="processes for CPU-bound stages (1: this one; 0: one per core)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes for CPU-bound stages (1: this one; default 0: one per core, started when it pays)",
     )
     parser.add_argument(
         "--executor",
@@ -308,8 +311,6 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
             make_output_folder(args.out)
             args.src = write_demo_inputs(args.out / "inputs")
             args.out = args.out / "run"
-            if args.workers is None:
-                overrides.insert(0, "workers=0")  # the showcase uses every core
         config = load_config(args.config, overrides)
         ensure_outside(args.src, args.out)
         make_output_folder(args.out)

@@ -239,11 +239,12 @@ class RunConfig(BaseModel):
     )
     batch_size: int = Field(8, ge=1, le=1024, strict=True, description="items handed to a backend at once")
     workers: int = Field(
-        1,
+        0,
         ge=0,
         le=64,
         strict=True,
-        description="processes for CPU-bound stages (1: this one; 0: one per core, at most 8)",
+        description="processes for CPU-bound stages (1: this one; 0: one per core, at most 8, started only "
+        "when a stage's work outweighs starting them)",
     )
     executor: ExecutorConfig = ExecutorConfig()
     segment: SegmentConfig = SegmentConfig()
@@ -431,10 +432,10 @@ EXAMPLE_CONFIG = """\
 seed: 0            # run seed; every item's seed derives from it (same inputs + config + seed -> same bytes)
 samples: 8         # accepted samples per composition (-n on the command line)
 batch_size: 8      # items handed to a backend at once (LLM concurrency, GPU batches)
-workers: 1         # processes for CPU-bound stages (1: this one; 0: one per CPU core) (--workers)
+workers: 0         # processes for CPU-bound stages (1: this one; 0: one per CPU core, when it pays) (--workers)
 
 executor:
-  kind: null       # local | process | ray (--executor); null: local for workers 1, process otherwise
+  kind: null       # local | process | ray (--executor); null: local for one worker, process otherwise
   ray:             # actors on a Ray cluster (pip install 'gen4gen[ray]'; see docs/architecture.md)
     address: null  # host:port, ray://host:port or auto; null: $RAY_ADDRESS, else a local instance (--ray-address)
     shared_fs: true # every node mounts the run folder at the same path (false: files travel via the driver)

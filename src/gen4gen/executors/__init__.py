@@ -44,7 +44,7 @@ def make_executor(
     if kind == "process":
         from gen4gen.executors.process import ProcessExecutor
 
-        return ProcessExecutor(resolve_workers(config.workers), run_dir, local)
+        return ProcessExecutor(resolve_workers(config.workers), run_dir, local, adaptive=config.workers == 0)
     from gen4gen.executors.ray import RayExecutor
 
     return RayExecutor(config.executor.ray, run_dir, reporter)
