@@ -2,7 +2,7 @@
 then whole-process figures: extending a run, an all-skipped rerun, start-up, peak memory, bytes per sample.
 
     python bench/pipeline_speed.py [-n SAMPLES_PER_COMPOSITION] [--canvas 1024] [--workers 1 2]
-                                   [--extend 16] [--rerun 64 256] [--set KEY=VALUE ...]
+                                   [--extend 16] [--rerun 64 256] [--peak-canvas 2048] [--set KEY=VALUE ...]
 
 Each worker count runs the whole pipeline in a fresh run folder; the outputs' combined sha256 is printed per run
 and must be the same for every worker count. Segmentation runs once per photo and is reported separately.
@@ -48,11 +48,13 @@ def run_once(src: Path, run_dir: Path, overrides: list[str]) -> tuple[list[Stage
     return stats, time.perf_counter() - started, outputs_digest(run_dir)
 
 
+# VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's peak (the fork's copy), VmHWM from exec
 PEAK = (
-    "import resource, sys\n"
+    "import re, sys\n"
     "from gen4gen.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "status = open('/proc/self/status').read()\n"
+    "print(re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
@@ -115,6 +117,12 @@ def whole_process(src: Path, tmp: Path, args: argparse.Namespace, console: Conso
             "-",
             f"{peak:.0f}",
         )
+    run_dir = tmp / f"whole-{args.workers[0]}"
+    for canvas in args.peak_canvas:  # memory in canvas size: the same cut-outs recomposed at another size
+        flags = ["--workers", "1", *sets, "--set", f"compose.canvas={canvas}"]
+        wall, peak = gen4gen("run", src, "--out", run_dir, "-n", 4, *flags)
+        made = 4 * (compositions or 1)
+        table.add_row(f"run at {canvas}²", "1", str(made), f"{wall:.2f}", f"{made / wall:.2f}", f"{peak:.0f}")
     starts = []
     for _ in range(5):
         started = time.perf_counter()
@@ -132,6 +140,9 @@ def main() -> None:
     parser.add_argument("--extend", type=int, default=16, help="samples per composition added by a second run")
     parser.add_argument(
         "--rerun", type=int, nargs="*", default=[64, 256], help="sample counts of all-skipped reruns"
+    )
+    parser.add_argument(
+        "--peak-canvas", type=int, nargs="*", default=[2048], help="canvas sizes of a peak-memory run"
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
