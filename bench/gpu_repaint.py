@@ -41,6 +41,8 @@ except ModuleNotFoundError:  # run from a checkout without installing
 
 from gen4gen.backends.base import Placement, RepaintRequest
 from gen4gen.backends.repaint.diffusion import SDXLInpainter
+from gen4gen.geometry.masks import CanvasMask
+from gen4gen.geometry.masks import union as masks_union
 from gen4gen.testing.tiny_models import tiny_clip_tokenizer
 
 PAPER = {"steps": 60, "guidance": 6.0, "strength": 0.9, "refiner_from": 0.75}
@@ -217,10 +219,8 @@ def make_requests(count: int, size: int) -> list[RepaintRequest]:
             [(0.05, 0.3, 0.4, 0.9), (0.35, 0.2, 0.65, 0.85), (0.6, 0.4, 0.95, 0.9)]
         ):
             box = (int(x0 * size), int(y0 * size), int(x1 * size), int(y1 * size))
-            mask = np.zeros((size, size), np.float32)
-            mask[box[1] : box[3], box[0] : box[2]] = 1.0
-            composite[mask > 0] = rng.integers(0, 256, 3, dtype=np.uint8)
-            masks.append(mask)
+            composite[box[1] : box[3], box[0] : box[2]] = rng.integers(0, 256, 3, dtype=np.uint8)
+            masks.append(CanvasMask(box, np.full((box[3] - box[1], box[2] - box[0]), 255, np.uint8)))
             placements.append(Placement(f"concept{j}", box, j))
         requests.append(RepaintRequest(composite, masks, placements, "in a garden", 1000 + k))
     return requests
@@ -327,7 +327,8 @@ def run_seed(base: Any, refiner: Any, requests: list[RepaintRequest], steps: int
     from PIL import Image
 
     for request in requests:
-        union = np.max(np.stack(request.instance_masks), axis=0)
+        height, width = request.composite.shape[:2]
+        union = masks_union(request.instance_masks).soft().full((width, height))
         image = Image.fromarray(request.composite)
         mask = Image.fromarray(((1.0 - union) * 255).astype(np.uint8))
         generator = torch.Generator(device).manual_seed(request.seed)

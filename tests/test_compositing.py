@@ -8,10 +8,42 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gen4gen.geometry.compositing import Augment, paste_cutouts, render_cutout, sample_augment
+from gen4gen.geometry.boxes import shift_inside
+from gen4gen.geometry.compositing import Augment, Composite, paste_cutouts, render_cutout, sample_augment
 from gen4gen.geometry.layout import Placement
+from gen4gen.geometry.masks import union
 
 CANVAS = (256, 192)
+
+
+def full(comp: Composite) -> list[np.ndarray]:
+    """The instance masks on the whole canvas."""
+    return [m.full(CANVAS) for m in comp.instance_masks]
+
+
+def reference_paste(canvas_wh, items) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Straightforward full-canvas compositing: one float32 canvas-sized mask per item, each multiplied by
+    ``1 - alpha`` of every nearer item over the whole canvas."""
+    width, height = canvas_wh
+    canvas = np.zeros((height, width, 3), np.float32)
+    masks = [np.zeros((height, width), np.float32) for _ in items]
+    for i in sorted(range(len(items)), key=lambda i: (items[i][1].depth, i)):
+        rgba, placement, augment = items[i]
+        x0, y0, x1, y1 = placement.bbox
+        dx, dy = augment.shift
+        bx0, by0, bx1, by1 = (round(v) for v in shift_inside((x0 + dx, y0 + dy, x1 + dx, y1 + dy), canvas_wh))
+        if bx1 <= bx0 or by1 <= by0:
+            continue
+        patch = render_cutout(rgba, (bx1 - bx0, by1 - by0), augment)
+        alpha = np.zeros((height, width), np.float32)
+        alpha[by0:by1, bx0:bx1] = patch[..., 3]
+        colour = np.zeros((height, width, 3), np.float32)
+        colour[by0:by1, bx0:bx1] = patch[..., :3]
+        for mask in masks:
+            mask *= 1.0 - alpha
+        masks[i] = alpha
+        canvas = np.floor(np.clip(canvas * (1.0 - alpha)[..., None] + colour + 0.5, 0, 255))
+    return canvas.astype(np.uint8), masks
 
 
 def blob(w: int, h: int, colour=(40, 200, 60), under=(255, 0, 0), soft: int = 5) -> np.ndarray:
@@ -38,11 +70,13 @@ def test_paste_keeps_alpha_and_colour():
     cut = blob(60, 40)
     comp = paste_cutouts(CANVAS, [(cut, Placement("a", (10, 20, 70, 60), 0), Augment())])
     alpha = cut[..., 3].astype(np.float32) / 255
-    np.testing.assert_allclose(comp.instance_masks[0][20:60, 10:70], alpha, atol=1e-6)
+    (mask,) = full(comp)
+    np.testing.assert_allclose(mask[20:60, 10:70], alpha, atol=1e-6)
     expected = np.asarray((40, 200, 60), np.float32) * alpha[..., None]
     assert np.abs(comp.rgb[20:60, 10:70].astype(np.float32) - expected).max() <= 1.0
-    assert comp.rgb[:20].max() == 0 and comp.instance_masks[0][:20].max() == 0
-    np.testing.assert_array_equal(comp.union, comp.instance_masks[0])
+    assert comp.rgb[:20].max() == 0 and mask[:20].max() == 0
+    assert comp.instance_masks[0].box == (10, 20, 70, 60)  # kept over the region it was pasted in only
+    np.testing.assert_array_equal(union(comp.instance_masks).full(CANVAS), mask)
     assert comp.rgb.dtype == np.uint8 and comp.rgb.shape == (192, 256, 3)
 
 
@@ -60,12 +94,12 @@ def test_nearer_object_occludes_farther_mask():
         (far, Placement("far", (20, 40, 100, 120), 0), Augment()),
     ]
     comp = paste_cutouts(CANVAS, items)
-    m_near, m_far = comp.instance_masks
+    m_near, m_far = full(comp)
     core = m_near >= 1.0
     assert core.any() and m_far[core].max() == 0.0
     assert (comp.rgb[core] == (0, 0, 200)).all()  # the near one is drawn on top
     assert (m_near + m_far).max() <= 1.0 + 1e-6
-    np.testing.assert_array_equal(comp.union, np.maximum(m_near, m_far))
+    np.testing.assert_array_equal(union(comp.instance_masks).full(CANVAS), np.maximum(m_near, m_far))
     # the far object's visible box is cut where the near one covers it
     assert comp.boxes[1][2] < 100 and comp.boxes[0] is not None
 
@@ -77,7 +111,7 @@ def test_fully_hidden_object_has_no_box():
     ]
     comp = paste_cutouts(CANVAS, items)
     assert comp.boxes == [(10, 10, 110, 110), None]
-    assert comp.instance_masks[1].max() == 0.0
+    assert full(comp)[1].max() == 0.0
 
 
 def test_flip_mirrors_the_object():
@@ -85,14 +119,14 @@ def test_flip_mirrors_the_object():
     plain = paste_cutouts(CANVAS, [(asym(), Placement("a", box, 0), Augment())])
     flipped = paste_cutouts(CANVAS, [(asym(), Placement("a", box, 0), Augment(flip=True))])
     np.testing.assert_array_equal(flipped.rgb[20:80, 30:110], plain.rgb[20:80, 30:110][:, ::-1])
-    np.testing.assert_array_equal(flipped.instance_masks[0], plain.instance_masks[0])
+    np.testing.assert_array_equal(full(flipped)[0], full(plain)[0])
 
 
 @pytest.mark.parametrize("angle", [-30.0, 12.5, 90.0])
 def test_rotation_stays_inside_the_box(angle):
     box = (50, 40, 170, 120)
     comp = paste_cutouts(CANVAS, [(asym(60, 40), Placement("a", box, 0), Augment(rotation_deg=angle))])
-    mask = comp.instance_masks[0]
+    (mask,) = full(comp)
     assert mask.sum() > 0
     outside = mask.copy()
     outside[40:120, 50:170] = 0
@@ -139,9 +173,32 @@ def test_masks_partition_coverage(specs):
         for depth, (i, ((x, y, w, h), flip, rot)) in enumerate(reversed(list(enumerate(specs))))
     ]
     comp = paste_cutouts(CANVAS, items)
-    stack = np.stack(comp.instance_masks)
+    stack = np.stack(full(comp))
     assert stack.min() >= 0.0 and stack.max() <= 1.0
     assert stack.sum(axis=0).max() <= 1.0 + 1e-5  # no overlap beyond what soft edges share
-    np.testing.assert_array_equal(comp.union, stack.max(axis=0))
-    for mask, box in zip(comp.instance_masks, comp.boxes, strict=True):
+    np.testing.assert_array_equal(union(comp.instance_masks).full(CANVAS), stack.max(axis=0))
+    for mask, box in zip(stack, comp.boxes, strict=True):
         assert (box is None) == (mask.max() < 0.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(boxes_st, st.booleans(), st.floats(-20, 20), st.tuples(st.integers(-9, 9), st.integers(-9, 9))),
+        min_size=1,
+        max_size=5,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_cropped_masks_expand_to_the_full_canvas_reference(specs, random):
+    items = [
+        (blob(50, 40, soft=3 + i), Placement(f"o{i}", (x, y, x + w, y + h), random.randrange(3)), Augment(f, r, s))
+        for i, ((x, y, w, h), f, r, s) in enumerate(specs)
+    ]
+    comp = paste_cutouts(CANVAS, items)
+    rgb, masks = reference_paste(CANVAS, items)
+    np.testing.assert_array_equal(comp.rgb, rgb)
+    for crop, mask in zip(comp.instance_masks, masks, strict=True):
+        np.testing.assert_array_equal(crop.full(CANVAS), mask)  # exactly, not approximately
+        assert crop.values.size < CANVAS[0] * CANVAS[1]
+    np.testing.assert_array_equal(union(comp.instance_masks).full(CANVAS), np.max(np.stack(masks), axis=0))

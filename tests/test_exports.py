@@ -68,8 +68,20 @@ def run_rows(run: Path) -> dict[str, dict]:
     return {row["sample_id"]: row for row in rows}
 
 
-def binary(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("L")) >= 128
+def expanded(run: Path, obj: dict, size: tuple[int, int] = (256, 256)) -> np.ndarray:
+    """An instance mask of the run folder's metadata.jsonl (a crop PNG at ``mask_box``, or a full-image PNG where
+    ``mask_box`` is null) on the whole image, uint8, straight from the file and its box."""
+    crop = np.asarray(Image.open(run / obj["mask"]))
+    if obj["mask_box"] is None:
+        return crop
+    x0, y0, x1, y1 = obj["mask_box"]
+    whole = np.zeros(size[::-1], np.uint8)
+    whole[y0:y1, x0:x1] = crop
+    return whole
+
+
+def union_of(run: Path, row: dict) -> np.ndarray:
+    return np.max(np.stack([expanded(run, o) for o in row["objects"]]), axis=0)
 
 
 def files_under(folder: Path) -> set[str]:
@@ -101,8 +113,9 @@ def test_hf_loads_with_datasets_whatever_the_concept_names(run_dir: Path) -> Non
         by_id = {o["concept_id"]: o for o in source["objects"]}
         for obj in row["objects"]:
             assert obj["bbox"] == by_id[obj["concept_id"]]["bbox"]
-            assert (folder / obj["mask"]).read_bytes() == (run_dir / by_id[obj["concept_id"]]["mask"]).read_bytes()
-        assert np.array_equal(np.asarray(row["mask"]), np.asarray(Image.open(run_dir / source["mask_file_name"])))
+            mask = np.asarray(Image.open(folder / obj["mask"]))  # image-sized, the run folder's crop expanded
+            assert np.array_equal(mask, expanded(run_dir, by_id[obj["concept_id"]]))
+        assert np.array_equal(np.asarray(row["mask"]), union_of(run_dir, source))
     # a folder holding only the dataset, named so that no concept can be taken for a split
     names = files_under(folder)
     assert names >= {"metadata.jsonl", "README.md", "export.yaml"}
@@ -137,13 +150,13 @@ def test_coco_reads_back_with_pycocotools(run_dir: Path) -> None:
     for image in coco.loadImgs(coco.getImgIds()):
         assert Image.open(folder / image["file_name"]).size == (image["width"], image["height"])
         source = expected[image["sample_id"]]
-        masks = {o["concept_id"]: run_dir / o["mask"] for o in source["objects"]}
+        masks = {o["concept_id"]: expanded(run_dir, o) for o in source["objects"]}
         annotations = coco.loadAnns(coco.getAnnIds(imgIds=[image["id"]]))
         assert len(annotations) == 4
         for ann in annotations:
             concept = coco.loadCats([ann["category_id"]])[0]["name"]
             decoded = coco.annToMask(ann).astype(bool)
-            truth = binary(masks[concept])
+            truth = masks[concept] >= 128
             assert np.array_equal(decoded, truth)
             ys, xs = np.nonzero(truth)
             x, y, w, h = ann["bbox"]
@@ -175,13 +188,11 @@ def test_webdataset_shards_read_back_with_webdataset(run_dir: Path) -> None:
         assert sample["txt"] == meta["text"] and meta["caption"] == source["text"]
         assert meta["scene"] == source["scene"] and meta["seed"] == source["seed"]
         assert meta["provenance"]["planner"]["name"] == "prior"
-        assert np.array_equal(
-            np.asarray(sample["mask.png"].convert("L")), np.asarray(Image.open(run_dir / source["mask_file_name"]))
-        )
+        assert np.array_equal(np.asarray(sample["mask.png"].convert("L")), union_of(run_dir, source))
         by_id = {o["concept_id"]: o for o in source["objects"]}
         for k, obj in enumerate(meta["objects"]):
             mask = np.asarray(sample[f"mask_{k}.png"].convert("L"))  # decode("pil") gives RGB
-            assert np.array_equal(mask, np.asarray(Image.open(run_dir / by_id[obj["concept_id"]]["mask"])))
+            assert np.array_equal(mask, expanded(run_dir, by_id[obj["concept_id"]]))
             assert obj["bbox"] == by_id[obj["concept_id"]]["bbox"]
 
 
@@ -248,6 +259,8 @@ def test_kohya_matches_the_sd_scripts_dataset_config(run_dir: Path) -> None:
     assert int(repeats) == subset["num_repeats"] == 10 and name == "cat+dog1+dog2+train"
     images = sorted(p for p in image_dir.iterdir() if p.suffix == ".png")
     assert len(images) == 3
+    unions = sorted(union_of(run_dir, row).tobytes() for row in run_rows(run_dir).values())
+    assert sorted(np.asarray(Image.open(mask_dir / p.name)).tobytes() for p in images) == unions
     assert sorted(p.name for p in image_dir.iterdir()) == sorted(
         [p.name for p in images] + [p.stem + ".caption" for p in images]
     )
@@ -293,7 +306,8 @@ def test_a_shard_is_never_half_written(
 
     real = writer._write_tar
 
-    def failing(path: Path, members: list) -> None:  # the second shard fails after three of its files
+    def failing(path: Path, members) -> None:  # the second shard fails after three of its files
+        members = list(members)
         real(path, [*members[:3], ("x.bin", Unreadable())] if path.name == "shard-000001.tar" else members)
 
     monkeypatch.setattr(writer, "_write_tar", failing)
@@ -391,7 +405,7 @@ def test_clear_errors(
 # ------------------------------------------------------------------------------------------------------ captions
 def sample(caption: str, concepts: list[tuple[str, str]], scene: str = "in the garden") -> Sample:
     objects = [
-        SampleObject(name, cid, cid, (0, 0, 10, 10), f"masks/s/{k}.png", "p.jpg", k, 1.0)
+        SampleObject(name, cid, cid, (0, 0, 10, 10), f"masks/s/{k}.png", (0, 0, 10, 10), "p.jpg", k, 1.0)
         for k, (cid, name) in enumerate(concepts)
     ]
     return Sample(
@@ -401,8 +415,8 @@ def sample(caption: str, concepts: list[tuple[str, str]], scene: str = "in the g
         size=(64, 64),
         objects=objects,
         image="images/c.png",
+        preview=None,
         composite="composites/c.png",
-        union_mask="masks/c_union.png",
         caption=caption,
         generated_caption=caption,
         scene=scene,

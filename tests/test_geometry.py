@@ -27,6 +27,7 @@ from gen4gen.geometry.boxes import (
     union_box,
 )
 from gen4gen.geometry.layout import min_box_area, min_size_divisor
+from gen4gen.geometry.masks import CanvasMask, union
 
 coord = st.floats(-2000, 2000, allow_nan=False)
 size = st.floats(0.5, 1500, allow_nan=False)
@@ -206,3 +207,41 @@ def test_layer_never_imports_backends(layer):
             for candidate in (root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")):
                 if parts and candidate.is_file():
                     todo.append(candidate)
+
+
+# ------------------------------------------------------------------------------------------------- canvas masks
+def test_canvas_mask_full_over_and_tight() -> None:
+    values = np.zeros((4, 6), np.uint8)
+    values[1:3, 2:5] = (10, 200, 255)
+    mask = CanvasMask((3, 2, 9, 6), values)
+    whole = mask.full((12, 8))
+    assert whole.shape == (8, 12) and whole.dtype == np.uint8
+    np.testing.assert_array_equal(whole[2:6, 3:9], values)
+    assert whole.sum() == values.sum()
+    np.testing.assert_array_equal(mask.over((0, 0, 12, 8)), whole)
+    np.testing.assert_array_equal(mask.over((8, 5, 11, 7)), whole[5:7, 8:11])  # partly outside the crop
+    tight = mask.tight()
+    assert tight.box == (5, 3, 8, 5) and tight.values.shape == (2, 3)
+    np.testing.assert_array_equal(tight.full((12, 8)), whole)
+    soft = mask.soft()
+    assert soft.values.dtype == np.float32 and soft.values.max() == 1.0 and soft.soft() is soft
+    empty = CanvasMask((3, 2, 9, 6), np.zeros((4, 6), np.uint8)).tight()
+    assert empty.empty and not empty.full((12, 8)).any()
+    with pytest.raises(ValueError, match="does not fit its box"):
+        CanvasMask((0, 0, 5, 5), values)
+    with pytest.raises(ValueError, match="not inside"):
+        mask.full((8, 8))
+
+
+@given(st.lists(st.tuples(*(st.integers(0, 20),) * 2, *(st.integers(0, 12),) * 2), max_size=5))
+def test_union_is_the_pixelwise_maximum(specs) -> None:
+    rng = np.random.default_rng(len(specs))
+    masks = [
+        CanvasMask((x, y, x + w, y + h), rng.integers(0, 256, (h, w), dtype=np.uint8)) for x, y, w, h in specs
+    ]
+    expected = np.zeros((32, 32), np.uint8)
+    for m in masks:
+        expected = np.maximum(expected, m.full((32, 32)))
+    combined = union(masks)
+    assert combined.values.dtype == np.uint8
+    np.testing.assert_array_equal(combined.full((32, 32)), expected)

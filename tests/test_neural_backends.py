@@ -24,6 +24,7 @@ from gen4gen.backends.base import (
 )
 from gen4gen.backends.caption.local import limit_words
 from gen4gen.backends.repaint.diffusion import feather_masks, working_size
+from gen4gen.geometry.masks import CanvasMask, union
 from gen4gen.testing import tiny_models
 
 pytestmark = pytest.mark.neural
@@ -56,13 +57,20 @@ def _photo(height: int = 90, width: int = 120) -> Photo:
 def _request(seed: int = 11, height: int = 72, width: int = 96, scene: str | None = None) -> RepaintRequest:
     rng = np.random.default_rng(5)
     composite = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    dog = np.zeros((height, width), np.float32)
-    dog[10:50, 8:40] = 1.0
-    dog[10:50, 40] = 0.5  # a soft edge column
-    cup = np.zeros((height, width), np.float32)
-    cup[30:70, 55:90] = 1.0
+    dog = np.zeros((height, width), np.uint8)
+    dog[10:50, 8:40] = 255
+    dog[10:50, 40] = 128  # a soft edge column
+    cup = np.zeros((height, width), np.uint8)
+    cup[30:70, 55:90] = 255
+    masks = [CanvasMask((0, 0, width, height), m).tight() for m in (dog, cup)]  # crops, as compose writes them
     placements = [Placement("dog", (8, 10, 41, 50), 0), Placement("cup", (55, 30, 90, 70), 1)]
-    return RepaintRequest(composite, [dog, cup], placements, scene, seed)
+    return RepaintRequest(composite, masks, placements, scene, seed)
+
+
+def _solid(request: RepaintRequest) -> np.ndarray:
+    """Where the concepts are fully opaque."""
+    height, width = request.composite.shape[:2]
+    return union(request.instance_masks).full((width, height)) == 255
 
 
 # ------------------------------------------------------------------------------------------------------- isnet
@@ -139,7 +147,7 @@ def test_sdxl_starts_from_a_scene_photo(models: dict[str, Path], tmp_path: Path)
     result = inpainter.repaint(_request(seed=3))
     assert result.scene == "on a beach" and result.info["prompt"] == "a realistic photo on a beach"
     assert inpainter.identity()["start"]["name"] == "scene"
-    solid = np.max(np.stack(_request(seed=3).instance_masks), axis=0) >= 1.0
+    solid = _solid(_request(seed=3))
     assert np.array_equal(result.image[solid], _request(seed=3).composite[solid])  # concepts kept
 
 
@@ -157,7 +165,7 @@ def test_sdxl_shapes_determinism_and_concepts_kept(models: dict[str, Path]) -> N
     assert first.info["prompt"] == "a realistic photo in a garden"
     assert first.image.tobytes() == inpainter.repaint(_request(seed=11)).image.tobytes()
     assert first.image.tobytes() != inpainter.repaint(_request(seed=12)).image.tobytes()
-    solid = np.max(np.stack(request.instance_masks), axis=0) >= 1.0
+    solid = _solid(request)
     assert np.array_equal(first.image[solid], request.composite[solid])
     assert not np.array_equal(first.image[~solid], request.composite[~solid])  # the background was repainted
     identity = inpainter.identity()
@@ -169,7 +177,7 @@ def test_sdxl_shapes_determinism_and_concepts_kept(models: dict[str, Path]) -> N
 def test_sdxl_without_composite_back_redraws_concepts(models: dict[str, Path]) -> None:
     request = _request(seed=11)
     result = _sdxl(models, composite_back=False).repaint(request)
-    solid = np.max(np.stack(request.instance_masks), axis=0) >= 1.0
+    solid = _solid(request)
     assert not np.array_equal(result.image[solid], request.composite[solid])
 
 
@@ -191,7 +199,7 @@ def test_sd_inpainter(models: dict[str, Path]) -> None:
     request = _request(seed=4)
     result = inpainter.repaint(request)
     assert result.image.shape == request.composite.shape
-    solid = np.max(np.stack(request.instance_masks), axis=0) >= 1.0
+    solid = _solid(request)
     assert np.array_equal(result.image[solid], request.composite[solid])
     assert result.image.tobytes() == inpainter.repaint(_request(seed=4)).image.tobytes()
     with pytest.raises(BackendUnavailable, match="no refiner"):

@@ -22,6 +22,8 @@ from gen4gen.backends.repaint.scenes import (
 )
 from gen4gen.config import load_config
 from gen4gen.errors import BackendUnavailable, ConfigError
+from gen4gen.geometry.masks import CanvasMask
+from gen4gen.io.images import mask_to_u8
 
 SIZE = 192
 
@@ -34,12 +36,16 @@ def _request(seed: int = 0, scene: str | None = None, size: int = SIZE) -> Repai
     colours = [(200, 60, 40), (40, 90, 210)]
     for i, (box, colour) in enumerate(zip(boxes, colours, strict=True)):
         x0, y0, x1, y1 = (v * size // SIZE for v in box)
-        mask = np.zeros((size, size), np.float32)
-        mask[y0:y1, x0:x1] = 1.0
         composite[y0:y1, x0:x1] = colour
-        masks.append(mask)
+        masks.append(CanvasMask((x0, y0, x1, y1), np.full((y1 - y0, x1 - x0), 255, np.uint8)))
         placements.append(Placement(f"thing{i}", (x0, y0, x1, y1), i))
     return RepaintRequest(composite, masks, placements, scene, seed)
+
+
+def _masks(request: RepaintRequest) -> list[np.ndarray]:
+    """The request's instance masks on the whole composite, float32 in [0, 1]."""
+    height, width = request.composite.shape[:2]
+    return [m.soft().full((width, height)) for m in request.instance_masks]
 
 
 def _interior(mask: np.ndarray, px: int = 8) -> np.ndarray:
@@ -138,10 +144,10 @@ def test_scene_inpainter_keeps_concepts_and_changes_background(size: int) -> Non
     result = SceneInpainter(SceneInpainter.Options(harmonize=0)).repaint(request)
     assert result.image.shape == request.composite.shape and result.image.dtype == np.uint8
     assert result.scene in PROCEDURAL_SCENES
-    for mask in request.instance_masks:
+    for mask in _masks(request):
         inside = _interior(mask)
         assert np.array_equal(result.image[inside], request.composite[inside])
-    outside = sum(request.instance_masks) == 0
+    outside = sum(_masks(request)) == 0
     assert (result.image[outside] != 0).any(axis=-1).mean() > 0.95
 
 
@@ -149,7 +155,7 @@ def test_harmonize_changes_only_concept_pixels() -> None:
     request = _request(seed=2)
     plain = SceneInpainter(SceneInpainter.Options(harmonize=0, feather_px=0)).repaint(request).image
     tuned = SceneInpainter(SceneInpainter.Options(harmonize=1, feather_px=0)).repaint(request).image
-    union = sum(request.instance_masks) > 0
+    union = sum(_masks(request)) > 0
     assert np.array_equal(plain[~union], tuned[~union])
     assert not np.array_equal(plain[union], tuned[union])
 
@@ -235,8 +241,8 @@ def test_soft_edge_has_no_black_halo(tmp_path) -> None:
     (tmp_path / "wall").mkdir()
     Image.new("RGB", (300, 300), (128, 128, 128)).save(tmp_path / "wall" / "grey.png")
     request = _request(seed=4)
-    soft = cv2.GaussianBlur(request.instance_masks[0], (0, 0), 2)
-    request.instance_masks = [soft]
+    soft = cv2.GaussianBlur(_masks(request)[0], (0, 0), 2)
+    request.instance_masks = [CanvasMask((0, 0, SIZE, SIZE), mask_to_u8(soft)).tight()]
     request.placements = request.placements[:1]
     colour = np.float32([200, 60, 40])
     request.composite = (colour * soft[..., None] + 0.5).astype(np.uint8)
@@ -252,10 +258,23 @@ def test_noise_inpainter() -> None:
     result = NoiseInpainter().repaint(request)
     assert result.scene == "on a plain background"
     assert result.image.shape == request.composite.shape
-    for mask in request.instance_masks:
+    for mask in _masks(request):
         inside = _interior(mask)
         assert np.array_equal(result.image[inside], request.composite[inside])
-    outside = sum(request.instance_masks) == 0
+    outside = sum(_masks(request)) == 0
     assert result.image[outside].std() > 20
     assert NoiseInpainter().repaint(request).image.tobytes() == result.image.tobytes()
     assert NoiseInpainter().repaint(_request(scene="in a garden")).scene == "in a garden"
+
+
+@pytest.mark.parametrize("backend", [SceneInpainter, NoiseInpainter])
+def test_repaint_depends_on_the_masks_not_on_their_crops(backend) -> None:
+    """The same masks as whole-canvas arrays or as tight crops (what the compose stage writes): the same image."""
+    request = _request(seed=6)
+    request.instance_masks = [
+        CanvasMask((0, 0, SIZE, SIZE), mask_to_u8(cv2.GaussianBlur(m, (0, 0), 3))) for m in _masks(request)
+    ]
+    whole = backend().repaint(request).image
+    request.instance_masks = [m.tight() for m in request.instance_masks]
+    assert all(m.values.size < SIZE * SIZE // 4 for m in request.instance_masks)
+    assert backend().repaint(request).image.tobytes() == whole.tobytes()

@@ -36,6 +36,7 @@ from gen4gen.review.guidance import SIDECAR_SUFFIX, photo_target, read_sidecar
 from gen4gen.review.index import Query, SampleIndex
 from gen4gen.review.server import MAX_BODY, ReviewServer, make_server
 from gen4gen.sample import sample_target
+from gen4gen.stages.compose import sample_id
 
 pytestmark = pytest.mark.slow
 
@@ -462,6 +463,12 @@ def test_thumbnails_are_made_once_and_cached_in_the_run_folder(run: tuple[Path, 
         assert client.request("GET", path, headers={"If-None-Match": headers["etag"]})[0] == 304
         overlay = client.request("GET", "/api/sample/file?" + urlencode({"key": key, "kind": "overlay"}))
         assert overlay[0] == 200 and overlay[1]["content-type"] == "image/png"
+        tinted = np.zeros((256, 256), bool)  # where an instance mask, expanded from its crop, is above half
+        for obj in metadata(out)[sample_id(key)]["objects"]:
+            x0, y0, x1, y1 = obj["mask_box"]
+            tinted[y0:y1, x0:x1] |= np.asarray(Image.open(out / obj["mask"])) > 127
+        with Image.open(io.BytesIO(overlay[2])) as picture:
+            assert picture.size == (256, 256) and np.array_equal(np.asarray(picture)[..., 3] > 0, tinted)
         for kind, extra in (("photo", {}), ("tint", {}), ("round", {"round": 2})):
             reply = client.request("GET", "/api/photo/file?" + urlencode({"key": DOG, "kind": kind, **extra}))
             assert reply[0] == 200, (kind, reply[2])

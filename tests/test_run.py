@@ -51,12 +51,20 @@ def test_run_writes_the_dataset(src: Path, tmp_path: Path, capsys: pytest.Captur
         for obj in row["objects"]:
             x0, y0, x1, y1 = obj["bbox"]
             assert 0 <= x0 < x1 <= 256 and 0 <= y0 < y1 <= 256
-            mask = np.asarray(Image.open(out / obj["mask"]))
+            mask = np.asarray(Image.open(out / obj["mask"]))  # cropped to the box of its pixels above 0
+            mx0, my0, mx1, my1 = obj["mask_box"]
+            assert mask.shape == (my1 - my0, mx1 - mx0) and mask.shape != (256, 256)
+            assert mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any()
             ys, xs = np.nonzero(mask > 127)
+            xs, ys = xs + mx0, ys + my0
             assert xs.min() >= x0 - 1 and xs.max() < x1 + 1  # the box is the instance mask's box
             assert ys.min() >= y0 - 1 and ys.max() < y1 + 1
         assert all(name in row["text"] for name in ("cat", "dog", "house plant"))
         assert len(row["text"].split()) <= 30 and row["scene"]
+    # one cropped instance mask per object, and no union mask file
+    masks = sorted(p.relative_to(out).as_posix() for p in (out / "masks").rglob("*") if p.is_file())
+    assert masks == sorted(o["mask"] for row in rows for o in row["objects"])
+    assert "mask_file_name" not in rows[0]
     # the segment contract: cut-out + full-size soft mask per photo
     cut = Image.open(out / "cutouts" / "cat" / "photo_0.jpg.png")
     assert cut.mode == "RGBA" and cut.size[0] < 200
@@ -76,8 +84,9 @@ def test_loads_as_huggingface_imagefolder(src: Path, tmp_path: Path) -> None:
     dataset = datasets.load_dataset("imagefolder", data_dir=str(out), split="train")
     assert dataset.num_rows == 2
     row = dataset[0]
-    assert row["image"].size == (256, 256) and row["mask"].mode == "L"
+    assert row["image"].size == (256, 256) and "mask" not in row  # the union is the hf export's
     assert {o["name"] for o in row["objects"]} == {"cat", "dog", "house plant"}
+    assert all(len(o["mask_box"]) == 4 for o in row["objects"])
 
 
 def test_rerun_reuses_everything_and_is_byte_identical(src: Path, tmp_path: Path) -> None:

@@ -3,14 +3,21 @@
 It joins a sample's compose, repaint and caption records (typed, see :mod:`gen4gen.manifest.records`) with the
 latest verdicts and human decisions about it, so no reader needs another stage's record layout. A caption edited
 by a person replaces the generated one; a person's verdict overrides the automatic ones.
+
+:func:`load_masks` is how every reader (repaint, checks, review page, exporters) loads a sample's instance masks:
+as crops on the canvas (:class:`~gen4gen.geometry.masks.CanvasMask`), expanded with ``full`` where needed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from gen4gen.geometry.boxes import IntBox
+from gen4gen.geometry.masks import CanvasMask
+from gen4gen.io.images import load_canvas_mask
 from gen4gen.manifest import DONE, Manifest, Record, Verdict
 from gen4gen.manifest.records import CaptionData, ComposeData, RepaintData, read
 
@@ -24,6 +31,7 @@ class SampleObject:
     folder: str  # the concept's folder in SRC
     bbox: tuple[int, int, int, int]  # visible box, x0, y0, x1, y1 in image pixels (exclusive ends)
     mask: str  # instance mask PNG, relative to the run folder
+    mask_box: IntBox | None  # the image box the mask PNG covers; None: the whole image (older runs)
     photo: str  # the source photo whose cut-out was used, relative to SRC
     depth: int  # 0 = farthest
     visible: float  # visible share of the pasted cut-out
@@ -39,7 +47,6 @@ class Sample:
     image: str  # finished image, relative to the run folder
     preview: str | None  # small JPEG of the image (None for runs repainted before previews existed)
     composite: str  # concepts on black, before repaint
-    union_mask: str
     caption: str  # a person's edit when there is one, else the grounded caption
     generated_caption: str
     scene: str
@@ -61,6 +68,21 @@ class Sample:
         return any(v.status == "reject" for v in self.verdicts.values())
 
 
+class MaskFile(Protocol):
+    """An object's instance mask file and the box it covers (a compose record's object or a sample's)."""
+
+    @property
+    def mask(self) -> str: ...
+
+    @property
+    def mask_box(self) -> IntBox | None: ...
+
+
+def load_masks(run_dir: Path, objects: Sequence[MaskFile], size: tuple[int, int]) -> list[CanvasMask]:
+    """The instance masks of a sample's ``objects``, uint8 crops on its ``size`` (W, H) canvas, in order."""
+    return [load_canvas_mask(run_dir / o.mask, o.mask_box, size) for o in objects]
+
+
 def sample_target(key: str) -> str:
     """The decisions-table target of a sample."""
     return f"sample:{key}"
@@ -72,9 +94,9 @@ def build_sample(
     layout = read(ComposeData, compose)
     image = read(RepaintData, repaint)
     text = read(CaptionData, caption)
-    assert layout.composite is not None and layout.union_mask is not None
+    assert layout.composite is not None
     objects = [
-        SampleObject(o.name, o.concept_id, o.folder, o.bbox, o.mask, o.photo, o.depth, o.visible)
+        SampleObject(o.name, o.concept_id, o.folder, o.bbox, o.mask, o.mask_box, o.photo, o.depth, o.visible)
         for o in layout.objects
         if o.bbox is not None
     ]
@@ -88,7 +110,6 @@ def build_sample(
         image=image.image,
         preview=image.preview,
         composite=layout.composite,
-        union_mask=layout.union_mask,
         caption=str(edited) if edited else text.text,
         generated_caption=text.text,
         scene=image.scene,

@@ -22,6 +22,7 @@ import numpy as np
 
 from gen4gen.errors import BackendUnavailable, ItemError  # noqa: F401
 from gen4gen.geometry.layout import ConceptRequest, Placement
+from gen4gen.geometry.masks import CanvasMask
 from gen4gen.llm.cache import ResponseCache
 from gen4gen.options import StrictOptions as BackendOptions
 
@@ -105,10 +106,14 @@ class LayoutPlanner(Backend):
 # ---------------------------------------------------------------------------------------------------- repaint
 @dataclass
 class RepaintRequest:
-    """A composite to finish: RGB uint8 (H, W, 3) with the concepts pasted, their masks and the sample's scene."""
+    """A composite to finish: RGB uint8 (H, W, 3) with the concepts pasted, their masks and the sample's scene.
+
+    The masks are uint8 crops (their full-canvas arrays are made per item where a backend needs them, so a batch
+    of requests holds only crops).
+    """
 
     composite: np.ndarray
-    instance_masks: list[np.ndarray]  # float32 (H, W) in [0, 1], one per placement, after occlusion
+    instance_masks: list[CanvasMask]  # uint8 crops on the composite, one per placement, after occlusion
     placements: list[Placement]
     scene: str | None
     seed: int

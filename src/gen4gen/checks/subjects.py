@@ -16,6 +16,7 @@ import numpy as np
 from gen4gen.errors import ItemError
 from gen4gen.io.images import load_image, load_mask
 from gen4gen.manifest.records import CaptionData, ComposeData, RepaintData, SegmentData
+from gen4gen.sample import load_masks
 
 CUTOUT_SIDE = 512
 """Cut-outs are measured with the photo's longest side at most this long: cheap, and the same for any size."""
@@ -119,8 +120,8 @@ class SampleSubject:
     @cached_property
     def masks(self) -> list[np.ndarray]:
         """One soft instance mask per object (after occlusion), float32 (H, W) in [0, 1]."""
-        width, height = self.layout.canvas
-        return [load_mask(self.inputs.run_dir / o.mask, (width, height)) for o in self.layout.objects]
+        size = self.layout.canvas
+        return [m.soft().full(size) for m in load_masks(self.inputs.run_dir, self.layout.objects, size)]
 
     @cached_property
     def union(self) -> np.ndarray:

@@ -6,8 +6,9 @@
     DIR/images/<id>.png    the samples; ``file_name`` is relative to the JSON files
     DIR/README.md, export.yaml
 
-Instance masks are the run's soft masks thresholded at 128; box and area come from the thresholded mask, so they
-agree with the segmentation exactly. Loads with ``pycocotools.coco.COCO(DIR/instances.json)``.
+Instance masks are the run's soft masks (expanded to the image from their crops) thresholded at 128; box and area
+come from the thresholded mask, so they agree with the segmentation exactly. Loads with
+``pycocotools.coco.COCO(DIR/instances.json)``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from gen4gen import __version__
 from gen4gen.errors import BackendUnavailable
 from gen4gen.exporters.folder import FolderWriter
+from gen4gen.geometry.masks import CanvasMask
 from gen4gen.sample import Sample
 
 THRESHOLD = 128
@@ -36,11 +37,11 @@ def _mask_utils() -> Any:
     return mask_utils
 
 
-def encode_mask(path: Path) -> tuple[dict[str, Any], list[float], float]:
-    """(RLE with string counts, bbox [x, y, w, h], area) of a soft mask PNG thresholded at 128."""
+def encode_mask(mask: CanvasMask, size: tuple[int, int]) -> tuple[dict[str, Any], list[float], float]:
+    """(RLE with string counts, bbox [x, y, w, h], area) of a uint8 soft mask on a ``size`` image, thresholded at
+    128."""
     mask_utils = _mask_utils()
-    with Image.open(path) as im:
-        binary = np.asarray(im.convert("L")) >= THRESHOLD
+    binary = mask.full(size) >= THRESHOLD
     rle = mask_utils.encode(np.asfortranarray(binary.astype(np.uint8)))
     bbox = [float(v) for v in mask_utils.toBbox(rle)]
     area = float(mask_utils.area(rle))
@@ -75,8 +76,8 @@ class CocoWriter(FolderWriter):
             }
         )
         categories = {cid: index for index, cid in enumerate(self.captions.concepts, start=1)}
-        for obj in sample.objects:
-            segmentation, bbox, area = encode_mask(self.source(obj.mask, sample))
+        for obj, mask in zip(sample.objects, self.masks(sample), strict=True):
+            segmentation, bbox, area = encode_mask(mask, sample.size)
             if area == 0:  # hidden entirely at this threshold: no instance to annotate
                 continue
             self.annotations.append(

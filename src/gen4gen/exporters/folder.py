@@ -1,5 +1,9 @@
-"""What every training-ready export shares: a folder of its own, files hard-linked (or copied) from the run folder,
-incremental re-export, and ``export.yaml`` recording what was written and how.
+"""What every training-ready export shares: a folder of its own, images hard-linked (or copied) from the run
+folder, masks expanded to the image's size, incremental re-export, and ``export.yaml`` recording what was written
+and how.
+
+The run folder keeps each instance mask cropped to its box; an export writes the full-image-size PNGs its
+consumers expect (:func:`mask_png`), the union mask being the pixel-wise maximum of the instance masks.
 
 An export folder is new, empty, or holds an earlier export of the same format (its ``export.yaml`` says which);
 anything else is refused, so an export never writes into (or prunes) a folder it does not own. Re-exporting
@@ -23,11 +27,13 @@ import yaml
 from PIL import Image
 
 from gen4gen import __version__
-from gen4gen.errors import StageError
+from gen4gen.errors import ImageError, StageError
 from gen4gen.exporters.base import Writer
 from gen4gen.exporters.captions import TrainingCaptions
+from gen4gen.geometry.masks import CanvasMask
 from gen4gen.io.atomic import atomic_write_bytes, atomic_write_text, remove_stale_temporaries
-from gen4gen.sample import Sample
+from gen4gen.io.images import encode_png
+from gen4gen.sample import Sample, load_masks
 
 if TYPE_CHECKING:
     from gen4gen.config import ExportConfig
@@ -49,6 +55,11 @@ def file_safe(text: str, default: str = "item") -> str:
 def readable_stem(sample: Sample) -> str:
     """A file stem (and webdataset key) from the sample id (:func:`file_safe`)."""
     return file_safe(sample.id, "sample")
+
+
+def mask_png(mask: CanvasMask, size: tuple[int, int]) -> bytes:
+    """PNG bytes of a uint8 mask expanded to the whole image (``size`` = width, height)."""
+    return encode_png(mask.full(size))
 
 
 def read_record(out_dir: Path) -> dict[str, Any] | None:
@@ -136,7 +147,7 @@ class FolderWriter(Writer):
             "gen4gen_version": __version__,
             "samples": self.count,
             "include_flagged": self.settings.include_flagged,
-            "files": "hard links to the run folder's files" if self._can_link else "copies",
+            "files": "hard links to the run folder's images" if self._can_link else "copies",
             "captions": self.captions.record(),
             **extra,
         }
@@ -154,6 +165,15 @@ class FolderWriter(Writer):
                 "on this run folder"
             )
         return path
+
+    def masks(self, sample: Sample) -> list[CanvasMask]:
+        """The sample's instance masks, uint8 crops on its image (StageError when a file is gone or damaged)."""
+        for obj in sample.objects:
+            self.source(obj.mask, sample)
+        try:
+            return load_masks(self.run_dir, sample.objects, sample.size)
+        except ImageError as exc:
+            raise StageError(f"sample {sample.key}: {exc}") from exc
 
     def place(self, src: Path, rel: str) -> None:
         """``rel`` in the export becomes ``src``: a hard link (a copy where links are off or impossible).

@@ -1,8 +1,10 @@
 """The Hugging Face imagefolder, in two places.
 
 ``ImageFolderWriter`` keeps the run folder's own index, ``RUN_DIR/metadata.jsonl`` next to ``images/``: each line
-``file_name`` (the image), ``mask_file_name`` (union mask), ``text`` (caption), ``objects`` (name, concept id,
-bbox [x0, y0, x1, y1] in pixels, instance mask path), ``scene``, ``seed``, ``sample_id``, ``composition``.
+``file_name`` (the image), ``text`` (caption), ``objects`` (name, concept id, bbox [x0, y0, x1, y1] in pixels,
+``mask``: the instance mask PNG, cropped to ``mask_box`` [x0, y0, x1, y1]; ``mask_box`` null: a full-image mask, as
+runs composed before masks were cropped have), ``scene``, ``seed``, ``sample_id``, ``composition``. The run folder
+has no union mask file (it is the pixel-wise maximum of the instance masks); the ``hf`` export writes one.
 
 ``HFDatasetWriter`` is the ``hf`` export: a folder holding only the dataset, which
 ``datasets.load_dataset("imagefolder", data_dir=DIR, split="train")`` loads with any datasets >= 2.19 and any
@@ -14,6 +16,7 @@ concept name::
     DIR/images/<stem>.png        the samples
     DIR/.masks/<stem>.png        union masks (`mask` column from datasets 3.4 on; a path before)
     DIR/.masks/<stem>/<k>.png    instance masks, ``objects[k].mask``
+                                 (masks at the image's size, expanded from the run folder's crops)
     DIR/README.md, export.yaml   how to load it; what was exported, with which caption settings
 
 Stems are hex digits and the masks sit in a hidden folder: datasets never reads a concept's name as a split name
@@ -28,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from gen4gen.exporters.base import Writer
-from gen4gen.exporters.folder import FolderWriter, dataset_stem
+from gen4gen.exporters.folder import FolderWriter, dataset_stem, mask_png
+from gen4gen.geometry.masks import union as union_of
 from gen4gen.io.atomic import atomic_write_text
 from gen4gen.sample import Sample
 
@@ -40,10 +44,15 @@ def metadata_row(sample: Sample) -> dict[str, Any]:
     """The run folder's metadata.jsonl line of one sample."""
     return {
         "file_name": sample.image,
-        "mask_file_name": sample.union_mask,
         "text": sample.caption,
         "objects": [
-            {"name": o.name, "concept_id": o.concept_id, "bbox": list(o.bbox), "mask": o.mask}
+            {
+                "name": o.name,
+                "concept_id": o.concept_id,
+                "bbox": list(o.bbox),
+                "mask": o.mask,
+                "mask_box": list(o.mask_box) if o.mask_box is not None else None,
+            }
             for o in sample.objects
         ],
         "scene": sample.scene,
@@ -84,12 +93,13 @@ class HFDatasetWriter(FolderWriter):
     def add(self, sample: Sample) -> None:
         stem = dataset_stem(sample)
         image = self.place_rgb(self.source(sample.image, sample), f"images/{stem}")
+        masks = self.masks(sample)
         union = f"{MASKS}/{stem}.png"
-        self.place(self.source(sample.union_mask, sample), union)
+        self.put_bytes(union, mask_png(union_of(masks), sample.size))
         objects = []
-        for k, obj in enumerate(sample.objects):
+        for k, (obj, crop) in enumerate(zip(sample.objects, masks, strict=True)):
             mask = f"{MASKS}/{stem}/{k}.png"
-            self.place(self.source(obj.mask, sample), mask)
+            self.put_bytes(mask, mask_png(crop, sample.size))
             concept = self.captions.concept(obj.concept_id)
             objects.append(
                 {

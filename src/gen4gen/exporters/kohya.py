@@ -2,7 +2,8 @@
 
     DIR/img/<repeats>_<composition>/<id>.png       the samples
     DIR/img/<repeats>_<composition>/<id>.caption   one line: the training caption (kohya's default extension)
-    DIR/mask/<repeats>_<composition>/<id>.png      union masks for --masked_loss (with export.kohya_masks)
+    DIR/mask/<repeats>_<composition>/<id>.png      union masks at the image's size, for --masked_loss (with
+                                                   export.kohya_masks)
     DIR/dataset.toml                               --dataset_config: one subset per composition, absolute paths
     DIR/README.md, export.yaml
 
@@ -17,7 +18,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from gen4gen.exporters.folder import FolderWriter, file_safe
+from gen4gen.exporters.folder import FolderWriter, file_safe, mask_png
+from gen4gen.geometry.masks import union
 from gen4gen.sample import Sample
 
 CAPTION_EXTENSION = ".caption"
@@ -44,7 +46,7 @@ class KohyaWriter(FolderWriter):
         self.place_rgb(self.source(sample.image, sample), f"img/{folder}/{stem}")
         self.put_text(f"img/{folder}/{stem}{CAPTION_EXTENSION}", self.captions.caption(sample) + "\n")
         if self.settings.kohya_masks:
-            self.place(self.source(sample.union_mask, sample), f"mask/{folder}/{stem}.png")
+            self.put_bytes(f"mask/{folder}/{stem}.png", mask_png(union(self.masks(sample)), sample.size))
         self.subsets[folder] = self.subsets.get(folder, 0) + 1
         self.resolution = max(self.resolution, *sample.size)
         self.count += 1

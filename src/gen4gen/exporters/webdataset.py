@@ -2,12 +2,13 @@
 
     DIR/shard-000000.tar ...   per sample <key>.png (image), <key>.txt (training caption), <key>.json (objects,
                                scene, seed, provenance, caption), <key>.mask.png (union mask) and
-                               <key>.mask_<k>.png (instance mask of objects[k])
+                               <key>.mask_<k>.png (instance mask of objects[k]), masks at the image's size
     DIR/README.md, export.yaml
 
 Keys are the sample ids without dots (webdataset splits a member name at its first dot). A shard is written to a
 temporary name and renamed when complete, so a reader never sees half a shard; re-exporting rewrites only the
-shards whose samples changed (each shard's content digest is kept in ``export.yaml``).
+shards whose samples changed (``export.yaml`` keeps each shard's digest, of the files and text its members are made
+from). A shard's members are made one sample at a time while it is written.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import json
 import os
 import secrets
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gen4gen.exporters.folder import FolderWriter
+from gen4gen.exporters.folder import FolderWriter, mask_png
+from gen4gen.geometry.masks import union
 from gen4gen.sample import Sample
 
 SHARD = "shard-{:06d}.tar"
@@ -39,11 +42,25 @@ class WebDatasetWriter(FolderWriter):
         self.samples.append((key, sample))
         self.count += 1
 
-    def members(self, key: str, sample: Sample) -> list[tuple[str, Path | bytes]]:
-        """(member name, file or bytes) of one sample, in the order they go in the shard."""
+    def members(self, key: str, sample: Sample, expand: bool = True) -> list[tuple[str, Path | bytes]]:
+        """(member name, file or bytes) of one sample, in the order they go in the shard.
+
+        With ``expand`` false each mask stands for what it is made from (its crop file, box and the image size),
+        not its PNG: all the shard digest needs, without encoding a mask that is not written.
+        """
         objects = []
         files: list[tuple[str, Path | bytes]] = []
-        for k, obj in enumerate(sample.objects):
+        if expand:
+            masks = self.masks(sample)
+            made = [mask_png(m, sample.size) for m in masks]
+            whole = mask_png(union(masks), sample.size)
+        else:
+            made = [
+                f"{list(sample.size)} {o.mask_box}\n".encode() + self.source(o.mask, sample).read_bytes()
+                for o in sample.objects
+            ]
+            whole = b"union\n" + b"".join(made)
+        for k, (obj, mask) in enumerate(zip(sample.objects, made, strict=True)):
             concept = self.captions.concept(obj.concept_id)
             objects.append(
                 {
@@ -56,7 +73,7 @@ class WebDatasetWriter(FolderWriter):
                     "visible": obj.visible,
                 }
             )
-            files.append((f"{key}.mask_{k}.png", self.source(obj.mask, sample)))
+            files.append((f"{key}.mask_{k}.png", mask))
         meta = {
             "sample_id": sample.id,
             "composition": sample.composition,
@@ -74,7 +91,7 @@ class WebDatasetWriter(FolderWriter):
             (f"{key}{image.suffix.lower()}", image),
             (f"{key}.txt", self.captions.caption(sample).encode("utf-8")),
             (f"{key}.json", json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")),
-            (f"{key}.mask.png", self.source(sample.union_mask, sample)),
+            (f"{key}.mask.png", whole),
             *files,
         ]
 
@@ -85,14 +102,13 @@ class WebDatasetWriter(FolderWriter):
         for index in range(0, len(self.samples), size):
             name = SHARD.format(index // size)
             chunk = self.samples[index : index + size]
-            members = [m for key, sample in chunk for m in self.members(key, sample)]
-            digest = _digest(members)
+            digest = _digest(m for key, sample in chunk for m in self.members(key, sample, expand=False))
             shards[name] = {"samples": len(chunk), "digest": digest}
             self.wanted.add(name)
             path = self.out_dir / name
             if path.is_file() and (previous.get(name) or {}).get("digest") == digest:
                 continue
-            _write_tar(path, members)
+            _write_tar(path, (m for key, sample in chunk for m in self.members(key, sample)))
             self.written.append(path)
         for stale in sorted(self.out_dir.glob("shard-*.tar")):
             if stale.name not in shards:
@@ -107,15 +123,16 @@ def _content(member: Path | bytes) -> bytes:
     return member if isinstance(member, bytes) else member.read_bytes()
 
 
-def _digest(members: list[tuple[str, Path | bytes]]) -> str:
+def _digest(members: Iterable[tuple[str, Path | bytes]]) -> str:
     digest = hashlib.sha256()
     for name, member in members:
         digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(_content(member)).digest())
     return digest.hexdigest()
 
 
-def _write_tar(path: Path, members: list[tuple[str, Path | bytes]]) -> None:
-    """A reproducible tar (no times, owners or modes of the run folder), complete before it takes ``path``."""
+def _write_tar(path: Path, members: Iterable[tuple[str, Path | bytes]]) -> None:
+    """A reproducible tar (no times, owners or modes of the run folder), complete before it takes ``path``;
+    ``members`` are made one at a time as they are written."""
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
         with tmp.open("wb") as handle:

@@ -1,7 +1,8 @@
 """Paste RGBA cut-outs onto a canvas in depth order: augmentations, alpha compositing, occlusion-aware masks.
 
-Pure numpy + OpenCV, no I/O. Work is done on each object's box region only; colours are premultiplied by alpha
-before any resampling so that whatever RGB hides under transparent pixels never bleeds into the edges.
+Pure numpy + OpenCV, no I/O. Work is done on each object's box region only, and each instance mask is kept over
+that region only (a :class:`~gen4gen.geometry.masks.CanvasMask`); colours are premultiplied by alpha before any
+resampling so that whatever RGB hides under transparent pixels never bleeds into the edges.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from gen4gen.geometry.boxes import IntBox, box_wh, mask_bbox, shift_inside
 from gen4gen.geometry.layout import Placement
+from gen4gen.geometry.masks import EMPTY_BOX, CanvasMask
 
 VISIBLE_THRESHOLD = 0.5
 """Mask value from which a pixel counts as part of an instance when computing its tight box."""
@@ -34,14 +36,14 @@ class Augment:
 class Composite:
     """The pasted canvas and where each object ended up.
 
-    ``instance_masks`` are float32 (H, W) in [0, 1], one per item in the order given, each reduced by the nearer
-    objects drawn over it; ``union`` is their pixelwise maximum; ``boxes`` are the tight boxes of the visible part
-    of each instance (mask >= :data:`VISIBLE_THRESHOLD`), None for an instance that is hidden entirely.
+    ``instance_masks`` are float32 in [0, 1] over the region each item was pasted in (an empty mask for an item
+    that was not pasted), one per item in the order given, each reduced by the nearer objects drawn over it (their
+    union is :func:`~gen4gen.geometry.masks.union`); ``boxes`` are the tight boxes of the visible part of each
+    instance (mask >= :data:`VISIBLE_THRESHOLD`), None for an instance that is hidden entirely.
     """
 
     rgb: np.ndarray
-    instance_masks: list[np.ndarray]
-    union: np.ndarray
+    instance_masks: list[CanvasMask]
     boxes: list[IntBox | None]
 
 
@@ -130,8 +132,7 @@ def paste_cutouts(
     """
     width, height = canvas_wh
     canvas = np.zeros((height, width, 3), np.uint8)
-    masks = [np.zeros((height, width), np.float32) for _ in items]
-    regions: list[IntBox | None] = [None] * len(items)
+    masks = [CanvasMask(EMPTY_BOX, np.zeros((0, 0), np.float32)) for _ in items]
     order = sorted(range(len(items)), key=lambda i: (items[i][1].depth, i))
     for i in order:
         rgba, placement, augment = items[i]
@@ -144,34 +145,26 @@ def paste_cutouts(
         patch = render_cutout(rgba, (bx1 - bx0, by1 - by0), augment)
         alpha = patch[..., 3]
         keep = 1.0 - alpha
-        for k, region in enumerate(regions):  # nearer object hides part of what is already there
-            if region is None:
-                continue
-            ix0, iy0, ix1, iy1 = max(region[0], bx0), max(region[1], by0), min(region[2], bx1), min(region[3], by1)
+        for mask in masks:  # nearer object hides part of what is already there
+            rx0, ry0, rx1, ry1 = mask.box
+            ix0, iy0, ix1, iy1 = max(rx0, bx0), max(ry0, by0), min(rx1, bx1), min(ry1, by1)
             if ix1 > ix0 and iy1 > iy0:
-                masks[k][iy0:iy1, ix0:ix1] *= keep[iy0 - by0 : iy1 - by0, ix0 - bx0 : ix1 - bx0]
+                cover = keep[iy0 - by0 : iy1 - by0, ix0 - bx0 : ix1 - bx0]
+                mask.values[iy0 - ry0 : iy1 - ry0, ix0 - rx0 : ix1 - rx0] *= cover
         view = canvas[by0:by1, bx0:bx1].astype(np.float32)
         view *= keep[..., None]
         view += patch[..., :3]
         view += 0.5
         canvas[by0:by1, bx0:bx1] = np.clip(view, 0, 255).astype(np.uint8)
-        masks[i][by0:by1, bx0:bx1] = alpha
-        regions[i] = (bx0, by0, bx1, by1)
-    union = np.zeros((height, width), np.float32)
-    for mask, region in zip(masks, regions, strict=True):
-        if region is not None:
-            x0, y0, x1, y1 = region
-            np.maximum(union[y0:y1, x0:x1], mask[y0:y1, x0:x1], out=union[y0:y1, x0:x1])
-    boxes = [_visible_box(m, r) for m, r in zip(masks, regions, strict=True)]
-    return Composite(rgb=canvas, instance_masks=masks, union=union, boxes=boxes)
+        masks[i] = CanvasMask((bx0, by0, bx1, by1), np.ascontiguousarray(alpha))
+    boxes = [_visible_box(m) for m in masks]
+    return Composite(rgb=canvas, instance_masks=masks, boxes=boxes)
 
 
-def _visible_box(mask: np.ndarray, region: IntBox | None) -> IntBox | None:
+def _visible_box(mask: CanvasMask) -> IntBox | None:
     """Tight box of the visible part of an instance, searched within the region it was pasted in."""
-    if region is None:
-        return None
-    x0, y0, x1, y1 = region
-    inner = mask_bbox(mask[y0:y1, x0:x1], VISIBLE_THRESHOLD - 1e-6)
+    inner = mask_bbox(mask.values, VISIBLE_THRESHOLD - 1e-6)
     if inner is None:
         return None
+    x0, y0 = mask.box[:2]
     return inner[0] + x0, inner[1] + y0, inner[2] + x0, inner[3] + y0

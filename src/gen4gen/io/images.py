@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gen4gen.errors import ImageError
+from gen4gen.geometry.boxes import IntBox
+from gen4gen.geometry.masks import CanvasMask
 from gen4gen.io.atomic import atomic_write_bytes
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -128,6 +130,29 @@ def _short(exc: BaseException) -> str:
 
 def load_mask(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """A grayscale mask file as float32 in [0, 1], resized to ``size`` (W, H) if given."""
+    return _load_gray(path, size).astype(np.float32) / 255.0
+
+
+def load_canvas_mask(path: Path, box: IntBox | None, size: tuple[int, int]) -> CanvasMask:
+    """An instance mask file as a uint8 crop on a ``size`` (W, H) canvas.
+
+    The file covers ``box``; with ``box`` None it covers the whole canvas (runs composed before masks were
+    cropped), and is cropped here to its pixels above 0. A file that does not fit its box raises ImageError.
+    """
+    if box is None:
+        return CanvasMask((0, 0, *size), _load_gray(path, size)).tight()
+    values = _load_gray(path)
+    x0, y0, x1, y1 = box
+    if values.shape != (y1 - y0, x1 - x0) or not (0 <= x0 <= x1 <= size[0] and 0 <= y0 <= y1 <= size[1]):
+        raise ImageError(
+            f"{path}: a {values.shape[1]}x{values.shape[0]} mask does not fit its box {list(box)} on a "
+            f"{size[0]}x{size[1]} canvas; rerun `gen4gen compose`"
+        )
+    return CanvasMask(box, values)
+
+
+def _load_gray(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A grayscale (or alpha) mask file as uint8, resized to ``size`` (W, H) if given."""
     try:
         with Image.open(path) as source:
             im: Image.Image = ImageOps.exif_transpose(source)
@@ -136,7 +161,7 @@ def load_mask(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
             im = im.convert("L")
             if size is not None and im.size != size:
                 im = im.resize(size, Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.float32) / 255.0
+            return np.asarray(im, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: unreadable mask ({_short(exc)}); re-export it as an 8-bit PNG") from exc
 

@@ -76,6 +76,7 @@ class ObjectData(_Data):
     augment: dict[str, Any]
     visible: float  # visible share of the pasted cut-out
     mask: RunPath  # instance mask PNG, relative to the run folder
+    mask_box: tuple[int, int, int, int] | None = None  # canvas box the mask PNG covers; None: the whole canvas
 
     @model_validator(mode="before")
     @classmethod
@@ -96,7 +97,7 @@ class ComposeData(_Data):
     notes: list[str] = Field(default_factory=list)
     provenance: dict[str, Any] = Field(default_factory=dict)
     composite: RunPath | None = None
-    union_mask: RunPath | None = None
+    union_mask: RunPath | None = None  # runs composed before masks were cropped had a union file (now: no file)
     worst: str | None = None  # rejected: the most hidden concept
 
 

@@ -19,6 +19,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
+from gen4gen.geometry.boxes import IntBox
+from gen4gen.geometry.masks import CanvasMask
 from gen4gen.io.atomic import TEMP_SUFFIX, temporary_prefix
 
 CACHE = ".review"
@@ -95,9 +97,16 @@ class MediaCache:
     def thumbnail(self, image: Path) -> Path:
         return self.get("thumb", [image], lambda: jpeg(_fit(_open_rgb(image), THUMB_SIDE), 82))
 
-    def overlay(self, size: tuple[int, int], masks: list[Path]) -> Path:
-        """Every instance mask tinted in its own colour, on transparent, at the sample's size."""
-        return self.get("overlay", masks, lambda: png(instance_overlay(size, masks)), extra=f"{size}")
+    def overlay(
+        self,
+        size: tuple[int, int],
+        files: list[Path],
+        boxes: list[IntBox | None],
+        load: Callable[[], list[CanvasMask]],
+    ) -> Path:
+        """Every instance mask tinted in its own colour, on transparent, at the sample's size: ``load`` gives the
+        masks, read from ``files`` (which cover ``boxes``)."""
+        return self.get("overlay", files, lambda: png(instance_overlay(size, load())), extra=f"{size}{boxes}")
 
     def photo(self, path: Path, load: Callable[[], np.ndarray]) -> Path:
         """The photo as the cut-out view shows it (oriented, at most VIEW_SIDE)."""
@@ -150,13 +159,14 @@ def _mask(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
         return np.asarray(gray, dtype=np.uint8)
 
 
-def instance_overlay(size: tuple[int, int], masks: list[Path]) -> Image.Image:
+def instance_overlay(size: tuple[int, int], masks: list[CanvasMask]) -> Image.Image:
     width, height = size
     rgba = np.zeros((height, width, 4), np.uint8)
-    for index, path in enumerate(masks):
-        mask = _mask(path, size) > 127
-        rgba[mask, :3] = PALETTE[index % len(PALETTE)]
-        rgba[mask, 3] = 120
+    for index, mask in enumerate(masks):
+        x0, y0, x1, y1 = mask.box
+        region, on = rgba[y0:y1, x0:x1], mask.values > 127
+        region[on, :3] = PALETTE[index % len(PALETTE)]
+        region[on, 3] = 120
     return Image.fromarray(rgba, "RGBA")
 
 

@@ -25,6 +25,7 @@ import secrets
 import threading
 import traceback
 from collections.abc import Callable
+from functools import partial
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +44,7 @@ from gen4gen.review.guidance import HINTS, ROUND, photo_target
 from gen4gen.review.index import VERDICTS, Query, SampleIndex
 from gen4gen.review.media import MediaCache, OutsideError, inside
 from gen4gen.review.photos import PhotoError, Resegmenter, photo_files, photo_json, photo_list
-from gen4gen.sample import Sample, iter_samples, sample_target
+from gen4gen.sample import Sample, iter_samples, load_masks, sample_target
 
 log = logging.getLogger("gen4gen.review")
 
@@ -144,8 +145,10 @@ class ReviewApp:
             if kind == "thumb":
                 return self.media.thumbnail(inside(self.run_dir, sample.image))
             if kind == "overlay":
-                masks = [inside(self.run_dir, o.mask) for o in sample.objects]
-                return self.media.overlay(sample.size, masks)
+                files = [inside(self.run_dir, o.mask) for o in sample.objects]
+                boxes = [o.mask_box for o in sample.objects]
+                load = partial(load_masks, self.run_dir, sample.objects, sample.size)
+                return self.media.overlay(sample.size, files, boxes, load)
         except OutsideError as exc:
             raise ApiError(
                 HTTPStatus.FORBIDDEN, f"sample {key!r}: its files are not inside the run folder"

@@ -1,10 +1,11 @@
 """Stage 2: for each sample, pick a photo per concept, plan a layout, paste the cut-outs on the canvas.
 
-Writes ``composites/<id>.png`` (concepts on black), ``masks/<id>/<k>_<concept>.png`` (one soft instance mask per
-concept, after occlusion) and ``masks/<id>_union.png``. The photo choice, layout, augmentations, scene suggestion
-and planner provenance are recorded. A sample where a concept is mostly hidden is rejected with its reason; the
-stage keeps making samples until each composition has ``samples`` accepted ones (or gives up after 4x tries):
-each wave asks for as many new tries as samples are still missing, so no more is made than needed.
+Writes ``composites/<id>.png`` (concepts on black) and ``masks/<id>/<k>_<concept>.png``: one soft instance mask per
+concept, after occlusion, cropped to the box of its pixels above 0, which ``ObjectData.mask_box`` records (no union
+mask: it is the pixel-wise maximum of the instance masks). The photo choice, layout, augmentations, scene
+suggestion and planner provenance are recorded. A sample where a concept is mostly hidden is rejected with its
+reason; the stage keeps making samples until each composition has ``samples`` accepted ones (or gives up after 4x
+tries): each wave asks for as many new tries as samples are still missing, so no more is made than needed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gen4gen.backends.base import Backend, ConceptRequest, Layout, LayoutPlanner
 from gen4gen.config import RunConfig
 from gen4gen.errors import ItemError, StageError
 from gen4gen.geometry.compositing import PreparedCutout, paste_cutouts, prepare_cutout, sample_augment
+from gen4gen.geometry.masks import CanvasMask
 from gen4gen.io.atomic import file_sha256
 from gen4gen.io.images import mask_to_u8, save_png
 from gen4gen.io.sources import Composition
@@ -69,6 +71,7 @@ class _Progress:
 
 class ComposeStage(Stage):
     name = "compose"
+    version = "2"  # 2: instance masks cropped to their box, no union mask file
 
     def __init__(self, run_dir: Path, config: RunConfig, src: Path, compositions: list[Composition]) -> None:
         super().__init__(run_dir, config)
@@ -235,7 +238,7 @@ class ComposeStage(Stage):
         ):
             bw, bh = placement.bbox[2] - placement.bbox[0], placement.bbox[3] - placement.bbox[1]
             expected = items[k][0].coverage * bw * bh
-            visible = float(composite.instance_masks[k].sum()) / max(expected, 1.0)
+            visible = float(composite.instance_masks[k].values.sum(dtype=np.float64)) / max(expected, 1.0)
             objects.append(
                 ObjectData(
                     name=pick.concept,
@@ -274,11 +277,12 @@ class ComposeStage(Stage):
         outputs = {}
         composite_path = f"composites/{sid}.png"
         outputs[composite_path] = save_png(self.run_dir / composite_path, composite.rgb)
-        for k, obj in enumerate(objects):
-            outputs[obj.mask] = save_png(self.run_dir / obj.mask, mask_to_u8(composite.instance_masks[k]))
-        union_path = f"masks/{sid}_union.png"
-        outputs[union_path] = save_png(self.run_dir / union_path, mask_to_u8(composite.union))
-        data = data.model_copy(update={"composite": composite_path, "union_mask": union_path})
+        cropped = []
+        for obj, soft in zip(objects, composite.instance_masks, strict=True):
+            mask = CanvasMask(soft.box, mask_to_u8(soft.values)).tight()  # not empty: the object is visible
+            outputs[obj.mask] = save_png(self.run_dir / obj.mask, mask.values)
+            cropped.append(obj.model_copy(update={"mask_box": mask.box}))
+        data = data.model_copy(update={"composite": composite_path, "objects": cropped})
         seconds = planned + timed(started, 1)
         record = Record(
             self.name,

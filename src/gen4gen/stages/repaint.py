@@ -7,14 +7,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from gen4gen.backends.base import Backend, Inpainter, Placement, RepaintRequest
 from gen4gen.errors import ItemError
 from gen4gen.io.atomic import atomic_write_bytes
-from gen4gen.io.images import encode_preview, load_image, load_mask, save_png
+from gen4gen.io.images import encode_preview, load_image, save_png
 from gen4gen.manifest import DONE, Record, fingerprint
 from gen4gen.manifest.records import ComposeData, RepaintData, read
+from gen4gen.sample import load_masks
 from gen4gen.seeds import derive_seed
 from gen4gen.stages.base import Context, Outcome, Stage, Tally, WorkItem, per_item, timed
 from gen4gen.stages.compose import accepted_samples
@@ -96,10 +95,9 @@ class RepaintStage(Stage):
         assert sample.composite is not None
         composite = load_image(self.run_dir / sample.composite).rgb
         height, width = composite.shape[:2]
-        masks = [load_mask(self.run_dir / o.mask, (width, height)) for o in sample.objects]
         return RepaintRequest(
             composite=composite,
-            instance_masks=[np.ascontiguousarray(m) for m in masks],
+            instance_masks=load_masks(self.run_dir, sample.objects, (width, height)),
             placements=placements_of(sample),
             scene=sample.scene,
             seed=int(item.seed or 0),

@@ -35,6 +35,8 @@ from gen4gen.backends.base import (
     RepaintResult,
 )
 from gen4gen.backends.repaint.scene import BackgroundsFolder, SceneInpainter
+from gen4gen.geometry.masks import CanvasMask
+from gen4gen.geometry.masks import union as union_of
 
 DEFAULT_SCENE = "in a garden"
 DEFAULT_NEGATIVE = (
@@ -104,7 +106,7 @@ class _Prepared:
     prompt: str
     init: Any  # PIL RGB at working size
     mask: Any  # PIL L at working size: white = repaint
-    union: np.ndarray  # float32 at the request's size
+    union: CanvasMask  # uint8 crop on the request's composite
     repaint_fraction: float
 
 
@@ -317,11 +319,10 @@ class DiffusionInpainter(Inpainter):
         if not request.instance_masks:
             raise ItemError("repaint needs at least one instance mask")
         height, width = composite.shape[:2]
-        if any(m.shape != (height, width) for m in request.instance_masks):
-            raise ItemError("instance masks and composite differ in size")
+        if not all(m.inside((width, height)) for m in request.instance_masks):
+            raise ItemError("an instance mask reaches outside the composite")
         w, h = working_size(height, width, self.options.size, self._multiple())
-        union_full = np.clip(np.max(np.stack(request.instance_masks), axis=0), 0, 1).astype(np.float32)
-        masks = [resize(np.asarray(m, np.float32), w, h) for m in request.instance_masks]
+        masks = [resize(m.soft().full((width, height)), w, h) for m in request.instance_masks]
         union, keep = feather_masks(masks, self.options.mask_blur * max(w, h) / 1024.0)
         scene = request.scene or self.options.default_scene
         if self.options.init == "scene":
@@ -343,7 +344,7 @@ class DiffusionInpainter(Inpainter):
             prompt=self._prompt(request, scene),
             init=Image.fromarray(image),
             mask=Image.fromarray(np.clip(repaint * 255.0 + 0.5, 0, 255).astype(np.uint8)),
-            union=union_full,
+            union=union_of(request.instance_masks),
             repaint_fraction=round(float(repaint.mean()), 4),
         )
 
@@ -398,7 +399,7 @@ class DiffusionInpainter(Inpainter):
         height, width = item.request.composite.shape[:2]
         image = resize(np.clip(generated, 0.0, 1.0).astype(np.float32), width, height) * 255.0
         if self.options.composite_back:
-            alpha = item.union[..., None]
+            alpha = item.union.soft().full((width, height))[..., None]
             image = alpha * item.request.composite.astype(np.float32) + (1.0 - alpha) * image
         out = np.clip(image + 0.5, 0, 255).astype(np.uint8)
         info = {

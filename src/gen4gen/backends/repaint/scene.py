@@ -18,6 +18,7 @@ from pydantic import AfterValidator, Field
 
 from gen4gen.backends.base import BackendOptions, Inpainter, Placement, RepaintRequest, RepaintResult
 from gen4gen.backends.repaint.scenes import SceneLibrary, procedural_scene_for, render_procedural
+from gen4gen.geometry.masks import CanvasMask
 
 
 def existing_folder(value: Path | None) -> Path | None:
@@ -33,11 +34,13 @@ def existing_folder(value: Path | None) -> Path | None:
 BackgroundsFolder = Annotated[Path | None, AfterValidator(existing_folder)]
 
 
-def union_alpha(masks: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """The concepts' combined soft mask, float32 (H, W) in [0, 1]."""
+def union_alpha(masks: list[CanvasMask], shape: tuple[int, int]) -> np.ndarray:
+    """The concepts' combined soft mask (the sum of the instance masks, which share only soft edges: the alpha the
+    composite is premultiplied by), float32 (H, W) in [0, 1]."""
     alpha = np.zeros(shape, np.float32)
     for m in masks:
-        alpha += m.astype(np.float32, copy=False)
+        x0, y0, x1, y1 = m.box
+        alpha[y0:y1, x0:x1] += m.soft().values
     return np.clip(alpha, 0, 1, out=alpha)
 
 
@@ -93,7 +96,7 @@ def _extent(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
 
 def contact_shadows(
     placements: list[Placement],
-    masks: list[np.ndarray],
+    masks: list[CanvasMask],
     shape: tuple[int, int],
     blur: float,
     rng: np.random.Generator,
@@ -112,7 +115,7 @@ def contact_shadows(
         layer = np.zeros_like(small)
         cv2.ellipse(layer, (((x0 + x1) / 2, y1 - 0.01 * bh), (0.95 * bw, 0.12 * bh), 0), 1.0, -1, cv2.LINE_AA)
         # The silhouette flattened to 15% of its height onto the ground line, sheared by the light direction.
-        m = cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+        m = cv2.resize(mask.soft().full((w, h)), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
         flat = np.array([[1, -0.15 * lean, 0.15 * lean * y1], [0, -0.15, 1.15 * y1]], dtype=np.float32)
         cast = cv2.warpAffine(m, flat, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR)
         layer = np.maximum(layer * 0.8, cast * 0.6)
@@ -125,7 +128,7 @@ def contact_shadows(
 def harmonize_concepts(
     composite: np.ndarray,
     background: np.ndarray,
-    masks: list[np.ndarray],
+    masks: list[CanvasMask],
     placements: list[Placement],
     alpha: np.ndarray,
     strength: float,
@@ -141,7 +144,7 @@ def harmonize_concepts(
     out = composite.copy()
     for p, mask in zip(placements, masks, strict=True):
         x0, y0, x1, y1 = max(0, p.bbox[0]), max(0, p.bbox[1]), min(w, p.bbox[2]), min(h, p.bbox[3])
-        roi_mask = mask[y0:y1, x0:x1].ravel()
+        roi_mask = mask.soft().over((x0, y0, x1, y1)).ravel()
         idx = np.flatnonzero(roi_mask > 0)
         if idx.size < 16:
             continue
