@@ -4,12 +4,14 @@ the paper's training captions (modifier tokens, global token, repeated concepts,
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shlex
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -291,6 +293,41 @@ def test_reexport_adds_new_samples_and_leaves_the_rest(made: tuple[Path, Path], 
     assert shards.joinpath("shard-000000.tar").stat().st_mtime_ns == before[shards / "shard-000000.tar"]
     assert sorted(p.name for p in shards.glob("*.tar")) == [f"shard-00000{i}.tar" for i in range(3)]
     assert not [p for p in run.rglob("*.tmp")]
+
+
+def test_png_level_reencodes_exported_images_once(made: tuple[Path, Path], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(made[1], run, ignore=shutil.ignore_patterns("exports"))
+    hf, shards = tmp_path / "hf", tmp_path / "wds"
+    keys = settings("export.png_level=9")
+    assert run_cli("export", run, "--format", "hf", "--out", hf, *keys) == 0
+    assert run_cli("export", run, "--format", "webdataset", "--out", shards, *keys) == 0
+    sources = {p.name: p for p in (run / "images").iterdir()}
+    exported = sorted((hf / "images").iterdir())
+    assert len(exported) == len(sources)
+    inodes = {p.stat().st_ino for p in sources.values()}
+    for path in exported:  # smaller files of the same pixels, not links to the run folder's
+        assert path.stat().st_ino not in inodes
+    rows = [json.loads(line) for line in (hf / "metadata.jsonl").read_text().splitlines()]
+    for row in rows:
+        source = run / "images" / f"{row['sample_id']}.png"
+        image = hf / row["file_name"]
+        assert np.array_equal(np.asarray(Image.open(image)), np.asarray(Image.open(source)))
+        assert image.stat().st_size < source.stat().st_size
+    assert yaml.safe_load((hf / "export.yaml").read_text())["png_level"] == 9
+    with tarfile.open(shards / "shard-000000.tar") as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".png") and ".mask" not in m.name)
+        data = tar.extractfile(member).read()  # type: ignore[union-attr]
+        meta = json.loads(tar.extractfile(member.name.replace(".png", ".json")).read())  # type: ignore[union-attr]
+    source = sources[f"{meta['sample_id']}.png"]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(Image.open(source)))
+    assert len(data) < source.stat().st_size
+    before = {p: p.stat().st_mtime_ns for p in [*hf.rglob("*"), *shards.rglob("*")] if p.is_file()}
+    assert run_cli("export", run, "--format", "hf", "--out", hf) == 0  # the level is the run's setting now
+    assert run_cli("export", run, "--format", "webdataset", "--out", shards) == 0
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # encoded once
+    assert run_cli("export", run, "--format", "hf", "--out", hf, *settings("export.png_level=null")) == 0
+    assert {p.stat().st_ino for p in (hf / "images").iterdir()} == inodes
 
 
 def test_a_shard_is_never_half_written(

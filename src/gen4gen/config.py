@@ -106,6 +106,14 @@ class ExportConfig(BaseModel):
     )
     shard_size: int = Field(1000, ge=1, le=1_000_000, strict=True, description="samples per webdataset shard")
     link: bool = Field(True, strict=True, description="hard-link files from the run folder (false: copy them)")
+    png_level: int | None = Field(
+        None,
+        ge=0,
+        le=9,
+        strict=True,
+        description="zlib level of exported PNG images (9: smallest files, slowest); unset: the run folder's "
+        "images as written (fast level 1), hard-linked",
+    )
     kohya_repeats: int = Field(
         10, ge=1, le=10_000, strict=True, description="kohya folder repeats (img/<repeats>_<name>)"
     )
@@ -472,6 +480,7 @@ export:
   repeat_concepts: 0   # append ", <new1> cat, <new2> dog" this many times
   shard_size: 1000     # webdataset samples per shard
   link: true           # hard-link files from the run folder into exports (false: copy)
+  png_level: null      # 0-9: re-encode exported PNG images at this zlib level (9: smallest); null: link them
   kohya_repeats: 10
   kohya_masks: false   # kohya: union masks for --masked_loss
 

@@ -32,7 +32,7 @@ from gen4gen.exporters.base import Writer
 from gen4gen.exporters.captions import TrainingCaptions
 from gen4gen.geometry.masks import CanvasMask
 from gen4gen.io.atomic import atomic_write_bytes, atomic_write_text, remove_stale_temporaries
-from gen4gen.io.images import encode_png
+from gen4gen.io.images import PNG_LEVEL, encode_png
 from gen4gen.sample import Sample, load_masks
 
 if TYPE_CHECKING:
@@ -147,7 +147,14 @@ class FolderWriter(Writer):
             "gen4gen_version": __version__,
             "samples": self.count,
             "include_flagged": self.settings.include_flagged,
-            "files": "hard links to the run folder's images" if self._can_link else "copies",
+            "files": (
+                f"images re-encoded at zlib level {self.level}"
+                if self.level is not None
+                else "hard links to the run folder's images"
+                if self._can_link
+                else "copies"
+            ),
+            "png_level": self.level,
             "captions": self.captions.record(),
             **extra,
         }
@@ -206,20 +213,41 @@ class FolderWriter(Writer):
 
     def place_rgb(self, src: Path, stem: str) -> str:
         """A training image at ``stem`` + its suffix, as plain RGB: linked when it already is (the finished
-        samples are), else converted to an RGB PNG (no alpha, no palette); the relative path used."""
+        samples are), else written as an RGB PNG (no alpha, no palette); the relative path used. With
+        ``export.png_level`` set, PNG images are re-encoded at that level (once: a re-encoded file carries its
+        source's modification time and is left alone while that and the level stay the same)."""
         with Image.open(src) as im:
-            converted = None
-            if im.mode != "RGB":
-                buffer = io.BytesIO()
-                im.convert("RGB").save(buffer, format="PNG")
-                converted = buffer.getvalue()
-        if converted is None:
-            rel = stem + src.suffix.lower()
-            self.place(src, rel)
-        else:
+            if im.mode == "RGB" and (self.level is None or im.format != "PNG"):
+                rel = stem + src.suffix.lower()
+                self.place(src, rel)
+                return rel
             rel = stem + ".png"
-            self.put_bytes(rel, converted)
+            mtime = src.stat().st_mtime_ns
+            if self._reencoded(rel, mtime):
+                self.wanted.add(rel)
+                return rel
+            self.put_bytes(rel, self.png_bytes(im))
+        os.utime(self.out_dir / rel, ns=(mtime, mtime))
         return rel
+
+    @property
+    def level(self) -> int | None:
+        return self.settings.png_level
+
+    def png_bytes(self, image: Image.Image) -> bytes:
+        """``image`` as an RGB PNG at the export's zlib level."""
+        buffer = io.BytesIO()
+        level = PNG_LEVEL if self.level is None else self.level
+        image.convert("RGB").save(buffer, format="PNG", compress_level=level)
+        return buffer.getvalue()
+
+    def _reencoded(self, rel: str, source_mtime: int) -> bool:
+        """Whether ``rel`` is already its source re-encoded at the current level."""
+        try:
+            same_time = (self.out_dir / rel).stat().st_mtime_ns == source_mtime
+        except OSError:
+            return False
+        return same_time and self.previous.get("png_level") == self.level
 
     def put_bytes(self, rel: str, data: bytes) -> None:
         """Write ``rel`` atomically unless it already holds exactly ``data``."""

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from gen4gen.exporters.folder import FolderWriter, mask_png
 from gen4gen.geometry.masks import union
 from gen4gen.sample import Sample
@@ -87,8 +89,12 @@ class WebDatasetWriter(FolderWriter):
             "provenance": sample.provenance,
         }
         image = self.source(sample.image, sample)
+        picture: tuple[str, Path | bytes] = (f"{key}{image.suffix.lower()}", image)
+        if expand and self.level is not None and image.suffix.lower() == ".png":
+            with Image.open(image) as im:
+                picture = (f"{key}.png", self.png_bytes(im))
         return [
-            (f"{key}{image.suffix.lower()}", image),
+            picture,
             (f"{key}.txt", self.captions.caption(sample).encode("utf-8")),
             (f"{key}.json", json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")),
             (f"{key}.mask.png", whole),
@@ -102,7 +108,9 @@ class WebDatasetWriter(FolderWriter):
         for index in range(0, len(self.samples), size):
             name = SHARD.format(index // size)
             chunk = self.samples[index : index + size]
-            digest = _digest(m for key, sample in chunk for m in self.members(key, sample, expand=False))
+            members = (m for key, sample in chunk for m in self.members(key, sample, expand=False))
+            level: list[tuple[str, Path | bytes]] = [(f"png_level={self.level}", b"")] if self.level else []
+            digest = _digest([*level, *members])
             shards[name] = {"samples": len(chunk), "digest": digest}
             self.wanted.add(name)
             path = self.out_dir / name
