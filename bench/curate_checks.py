@@ -264,7 +264,7 @@ def broken_samples(
 
 
 def sample_cases(run: Path, work: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[str, float]]:
-    suite = CheckSuite(load_config())
+    suite = CheckSuite.of(load_config())
     checks = {c.name: c for c in suite.samples}
     bases = base_samples(run)
     results: dict[str, list[tuple[str, bool, str]]] = defaultdict(list)

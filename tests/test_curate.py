@@ -5,6 +5,7 @@ survive reruns, compose skipping rejected cut-outs, exports leaving rejected sam
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from conftest import FAST, object_photo, write_concepts
 from PIL import Image
 
+from gen4gen.backends import REGISTRY, backend_class, build_backend
 from gen4gen.backends.base import Placement, RepaintRequest
 from gen4gen.backends.repaint.scene import SceneInpainter
 from gen4gen.checks.base import FLAG, PASS, REJECT
@@ -36,10 +38,11 @@ from gen4gen.checks.limits import (
 )
 from gen4gen.checks.seams import SeamChecker
 from gen4gen.checks.subjects import SampleInputs, SampleSubject
-from gen4gen.checks.suite import CheckSuite, to_data
+from gen4gen.checks.suite import CheckSuite, checks_spec, to_data
 from gen4gen.cli import main
 from gen4gen.config import load_config
 from gen4gen.errors import ConfigError
+from gen4gen.geometry.masks import CanvasMask
 from gen4gen.io.images import mask_to_u8, save_png
 from gen4gen.manifest import Manifest
 from gen4gen.manifest.records import CaptionData, ComposeData, ObjectData, RepaintData
@@ -124,7 +127,8 @@ def scene_sample(tmp_path: Path, change: str | None = None) -> SampleSubject:
     concept[((xx // 6 + yy // 6) % 2) == 0] //= 2  # a pattern: structure the checks can see
     composite = (concept.astype(np.float32) * mask[..., None] + 0.5).astype(np.uint8)
     repainter = SceneInpainter()
-    request = RepaintRequest(composite, [mask], [Placement("dog", box, 0)], "in a garden", 3)
+    crop = CanvasMask((0, 0, SIDE, SIDE), mask_to_u8(mask)).tight()
+    request = RepaintRequest(composite, [crop], [Placement("dog", box, 0)], "in a garden", 3)
     image = repainter.repaint(request).image.copy()
     solid = (mask >= 0.5).astype(np.uint8)
     outside = cv2.distanceTransform(1 - solid, cv2.DIST_L2, 3)
@@ -202,8 +206,8 @@ def test_layout_check() -> None:
 def test_layout_visible_defaults_to_compose_min_visible() -> None:
     cat = obj("cat", (20, 150, 90, 230), (20, 150, 90, 230), visible=0.55)
     scores = {"layout": to_data(layout_scores(layout([cat])))}
-    assert CheckSuite(load_config()).judge_sample(scores)[0].status == REJECT  # 55% < compose.min_visible 60%
-    lenient = CheckSuite(load_config(overrides=["compose.min_visible=0.5"]))
+    assert CheckSuite.of(load_config()).judge_sample(scores)[0].status == REJECT  # 55% < compose.min_visible 60%
+    lenient = CheckSuite.of(load_config(overrides=["compose.min_visible=0.5"]))
     assert lenient.judge_sample(scores)[0].status == PASS
 
 
@@ -242,7 +246,7 @@ def test_caption_check() -> None:
     unseen = checker.judge(caption_scores("A cat, a motorbike and a teddy bear.", names, ["teddy bear"]))
     assert unseen.status == FLAG and "teddy bear" in unseen.reason
     long_text = "A cat, a motorbike and a teddy bear " + "very " * 40 + "happy."
-    suite = CheckSuite(load_config(overrides=["caption.max_words=30"]))
+    suite = CheckSuite.of(load_config(overrides=["caption.max_words=30"]))
     verdict = suite.judge_sample({"caption": to_data(caption_scores(long_text, names))})[-1]
     assert verdict.status == REJECT and "caption too long" in verdict.causes
 
@@ -263,6 +267,24 @@ def test_near_duplicates_reject_the_later_sample() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- config
+def test_the_checks_are_built_from_their_spec_alone() -> None:
+    """A worker builds the driver's suite from the pickled spec: the values taken from other sections included."""
+    config = load_config(
+        overrides=["compose.min_visible=0.5", "caption.max_words=12", "curate.seams.enabled=false"]
+    )
+    spec = pickle.loads(pickle.dumps(checks_spec(config)))
+    here, there = CheckSuite.of(config), build_backend(spec.kind, spec.name, json.loads(spec.options))
+    assert isinstance(there, CheckSuite) and there.identity() == here.identity()
+    assert there.sample_settings() == here.sample_settings() and there.cutout_settings() == here.cutout_settings()
+    assert all(there.limits(name) == here.limits(name) for name in here.checkers)
+    assert there.limits("layout")["visible"]["reject"] == 0.5 and there.limits("caption")["words"]["reject"] == 12
+    assert "seams" not in there.checkers
+    assert spec.name == "checks" and backend_class("curate", "checks").process_parallel  # one per worker
+    models = checks_spec(load_config(overrides=["curate.clip_model=clip"]))
+    assert models.name == "model-checks" and not backend_class("curate", models.name).process_parallel
+    assert "curate" not in REGISTRY  # not a backend people choose
+
+
 def test_thresholds_come_from_the_config() -> None:
     config = load_config(overrides=["curate.layout.size_ratio.flag=1.5", "curate.layout.size_ratio.reject=2"])
     assert config.curate.layout.size_ratio.reject == 2
@@ -274,12 +296,12 @@ def test_thresholds_come_from_the_config() -> None:
         load_config(overrides=["curate.layout.size=3"])
     with pytest.raises(ConfigError, match="placeholder"):
         load_config(overrides=["curate.query_template=a photo"])
-    off = CheckSuite(load_config(overrides=["curate.seams.enabled=false"]))
+    off = CheckSuite.of(load_config(overrides=["curate.seams.enabled=false"]))
     assert "seams" not in off.checkers and "layout" in off.checkers
 
 
 def test_every_threshold_belongs_to_a_score() -> None:
-    suite = CheckSuite(load_config(overrides=["curate.detector=owl", "curate.clip_model=clip"]))
+    suite = CheckSuite.of(load_config(overrides=["curate.detector=owl", "curate.clip_model=clip"]))
     assert set(suite.checkers) == {
         "cutout",
         "layout",
@@ -324,13 +346,46 @@ def test_run_curates_every_sample_and_a_rerun_adds_nothing(src: Path, tmp_path: 
         assert len(manifest.records("curate", "done")) == 3 + 4  # the samples and the 4 cut-outs
         assert manifest.verdicts("cutout:cat/photo_0.jpg")["cutout"].status == PASS
         stats = json.loads(manifest.get_meta("stats.curate") or "{}")
-    assert (stats["made"], stats["reused"]) == (3, 4)  # compose measured the cut-outs when it chose them
+    assert (stats["made"], stats["reused"]) == (3 + 4, 0)  # compose measured the cut-outs for this run
     assert (out / "report.html").is_file() and len((out / "metadata.jsonl").read_text().splitlines()) == 3
     before = verdict_rows(out)
     assert run_cli("run", src, "--out", out, "-n", "3", *fast()) == 0
     assert verdict_rows(out) == before  # same inputs and thresholds: nothing measured, nothing appended
     with Manifest(out) as manifest:
         assert json.loads(manifest.get_meta("stats.curate") or "{}")["reused"] == 7
+
+
+def curation(out: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """What the checks made: every curate record (no timings) and every verdict (per target and check, in the
+    order they were appended; no times)."""
+    with Manifest(out) as manifest:
+        records = [(r.key, r.status, r.fingerprint, r.backend, r.data) for r in manifest.records("curate")]
+        verdicts = manifest._db.execute(
+            "SELECT sample, name, status, score, reason, fingerprint FROM verdicts ORDER BY sample, name, id"
+        ).fetchall()
+    return records, verdicts
+
+
+@pytest.mark.slow
+def test_curation_is_the_same_in_worker_processes(src: Path, tmp_path: Path) -> None:
+    """The checks run in the workers (the cut-outs too, when compose does not measure them first) and give the
+    scores, verdicts and files of the driver."""
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    assert run_cli("run", src, "--out", serial, "-n", "4", "--workers", "1", *fast("batch_size=1")) == 0
+    options = fast("batch_size=1", "curate.skip_rejected_cutouts=false")  # the curate stage measures cut-outs
+    assert run_cli("run", src, "--out", parallel, "-n", "4", "--workers", "2", *options) == 0
+    expected = curation(serial)
+    assert curation(parallel) == expected and len(expected[0]) == 4 + 4 and len(expected[1]) > 4 * 6
+    assert (parallel / "metadata.jsonl").read_bytes() == (serial / "metadata.jsonl").read_bytes()
+    with Manifest(parallel) as manifest:
+        assert json.loads(manifest.get_meta("stats.curate") or "{}")["made"] == 4 + 4
+    # `gen4gen curate` too: a check turned off measures every sample again, new thresholds re-judge them
+    changed = fast("batch_size=1", "curate.seams.enabled=false", "curate.identity.psnr.flag=99.5")
+    for out, workers in ((serial, "1"), (parallel, "2")):
+        assert run_cli("curate", out, "--workers", workers, *changed) == 0
+        with Manifest(out) as manifest:
+            assert json.loads(manifest.get_meta("stats.curate") or "{}")["made"] == 4
+    assert curation(parallel) == curation(serial) != expected
 
 
 @pytest.mark.slow

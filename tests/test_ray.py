@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import FAST, write_concepts
+from test_curate import curation
 from test_llm_e2e import answer
 from test_run import fast, run_cli, tree_hashes
 
@@ -53,11 +54,17 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Every output file's hash from the local executor."""
+def reference_run(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of the local executor."""
     out = tmp_path_factory.mktemp("local") / "run"
     assert run_cli("run", inputs, "--out", out, "-n", SAMPLES, *fast("batch_size=1")) == 0
-    return outputs(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(reference_run: Path) -> dict[str, str]:
+    """Every output file's hash from the local executor."""
+    return outputs(reference_run)
 
 
 def outputs(run_dir: Path) -> dict[str, str]:
@@ -72,11 +79,12 @@ def temporaries(run_dir: Path) -> list[Path]:
 
 
 def test_a_ray_run_makes_the_same_bytes_as_the_local_executor(
-    ray_session: Any, inputs: Path, reference: dict[str, str], tmp_path: Path
+    ray_session: Any, inputs: Path, reference: dict[str, str], reference_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
     assert run_cli("run", inputs, "--out", out, "-n", SAMPLES, *RAY, *fast("batch_size=1")) == 0
     assert outputs(out) == reference and len(reference) > 30
+    assert curation(out) == curation(reference_run)  # the checks ran on the actors: same scores and verdicts
     with Manifest(out) as manifest:
         assert len(manifest.records("repaint", "done")) == int(SAMPLES)
     assert run_cli("run", inputs, "--out", out, "-n", SAMPLES, *RAY, *fast("batch_size=1")) == 0
@@ -151,12 +159,13 @@ def test_a_killed_actor_loses_nothing_and_duplicates_nothing(
 
 
 def test_without_a_shared_file_system_the_files_travel_through_the_driver(
-    ray_session: Any, inputs: Path, reference: dict[str, str], tmp_path: Path
+    ray_session: Any, inputs: Path, reference: dict[str, str], reference_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    extra = fast("batch_size=1", "executor.ray.shared_fs=false")
+    extra = fast("batch_size=1", "executor.ray.shared_fs=false", "curate.skip_rejected_cutouts=false")
     assert run_cli("run", inputs, "--out", out, "-n", SAMPLES, *RAY, *extra) == 0
     assert outputs(out) == reference
+    assert curation(out) == curation(reference_run)  # cut-outs and samples checked from the shipped files
     assert temporaries(out) == []
 
 
@@ -210,7 +219,8 @@ def test_isolated_work_never_touches_the_run_folder(
     failed = outcomes[0].record
     assert failed.status == "failed" and str(run / broken) in (failed.message or "")
     assert "gen4gen-ray-" not in (failed.message or "")
-    images = {f"images/{item.inputs.sample.sample_id}.png" for item in items[1:]}
+    ids = [item.inputs.sample.sample_id for item in items[1:]]
+    images = {f"{folder}/{id_}.{ext}" for id_ in ids for folder, ext in (("images", "png"), ("previews", "jpg"))}
     assert {n: hashlib.sha256(b).hexdigest() for n, b in made.items()} == {n: reference[n] for n in images}
     assert all(o.record.status == "done" and set(o.record.outputs) <= images for o in outcomes[1:])
 
@@ -233,7 +243,7 @@ def test_executor_choice_from_the_command_line_and_config() -> None:
     assert config.executor.kind == "ray" and config.executor.ray.address == "10.0.0.1:6379"
     args = parser.parse_args(["repaint", "o", "--executor", "process", "--workers", "3"])
     assert executor_kind(load_config(None, _overrides(args))) == "process"
-    assert executor_kind(load_config()) == "local"
+    assert executor_kind(load_config(None, ["workers=1"])) == "local"
     assert executor_kind(load_config(None, ["workers=2"])) == "process"
     assert executor_kind(load_config(None, ["workers=2", "executor=local"])) == "local"
     config = load_config(None, ["executor.ray.repaint.num_gpus=1", "executor.ray.repaint.actors=4"])
@@ -280,6 +290,28 @@ def test_actors_and_resources_per_stage(
     stage: Any = SimpleNamespace(name=kind, spec=BackendSpec.of(config, kind))
     assert executor._sizing(stage, getattr(config.executor.ray, kind), 100) == expected
     assert executor._sizing(stage, getattr(config.executor.ray, kind), 1)[2] == 1  # never more than items
+
+
+@pytest.mark.parametrize(
+    ("settings", "cluster", "expected"),
+    [
+        ([], {"CPU": 8, "GPU": 2}, (1.0, 0.0, 8)),  # the checks: one actor per CPU
+        (["curate.detector=owl"], {"CPU": 8}, (1.0, 0.0, 1)),  # with a model: one actor
+        (["curate.clip_model=clip"], {"CPU": 8, "GPU": 2}, (1.0, 1.0, 1)),  # ... on a GPU when there is one
+        (["curate.clip_model=clip", "curate.device=cpu"], {"CPU": 8, "GPU": 2}, (1.0, 0.0, 1)),
+    ],
+)
+def test_actors_of_the_checks(settings: list[str], cluster: dict[str, float], expected: tuple[float, ...]) -> None:
+    from types import SimpleNamespace
+
+    from gen4gen.checks.suite import checks_spec
+    from gen4gen.config import RayResources
+    from gen4gen.executors.ray import RayExecutor
+
+    executor = RayExecutor.__new__(RayExecutor)
+    executor.ray = FakeCluster(**cluster)
+    stage: Any = SimpleNamespace(name="curate", spec=checks_spec(load_config(None, settings)))
+    assert executor._sizing(stage, RayResources(), 100) == expected
 
 
 def test_a_request_the_cluster_cannot_meet_names_the_key() -> None:

@@ -16,10 +16,9 @@ import yaml
 
 from gen4gen import __version__
 from gen4gen.backends import DEFAULTS
-from gen4gen.checks.suite import CheckSuite
 from gen4gen.config import RunConfig, apply_override, load_config, read_config_file
 from gen4gen.errors import StageError
-from gen4gen.executors import BackendPool, Executor, make_executor
+from gen4gen.executors import BackendPool, Executor, executor_kind, make_executor
 from gen4gen.io.atomic import atomic_write_text, remove_stale_temporaries
 from gen4gen.io.sources import Composition, Concept, ensure_outside, scan_sources
 from gen4gen.manifest import Manifest
@@ -27,7 +26,7 @@ from gen4gen.progress import Reporter
 from gen4gen.stages.base import BackendSpec, Context, Stage, StageStats
 from gen4gen.stages.caption import CaptionStage
 from gen4gen.stages.compose import ComposeStage
-from gen4gen.stages.curate import run_curate
+from gen4gen.stages.curate import CurateStage, driver_suite
 from gen4gen.stages.export import export_stage
 from gen4gen.stages.repaint import RepaintStage
 from gen4gen.stages.runner import run_stage
@@ -60,7 +59,6 @@ class Pipeline:
         self.ctx = Context(run_dir, config, self.manifest, self.reporter, self.backends, retry_failed)
         self._executor: Executor | None = None
         self.stats: list[StageStats] = []
-        self._suite: CheckSuite | None = None
         self.report_path: Path | None = None  # RUN_DIR/report.html once written
 
     @property
@@ -151,6 +149,13 @@ class Pipeline:
         for kind in kinds:
             self.backends.get(BackendSpec.of(self.config, kind))
 
+    def require_checks(self) -> None:
+        """Build the run's checks now and load the models of its model checks where they will run, in this
+        process (not with Ray: one actor loads them), so a missing model fails before any work."""
+        suite = driver_suite(self.ctx)
+        if executor_kind(self.config) != "ray":
+            suite.load()
+
     # ------------------------------------------------------------------------------------------------ stages
     def segment(self, src: Path | None = None, cutouts_root: Path | None = None) -> StageStats:
         if src is not None:
@@ -172,7 +177,7 @@ class Pipeline:
     def curate(self, report: bool = True) -> StageStats:
         """Automatic checks: a verdict per sample and check (docs/curation.md); then RUN_DIR/report.html when
         ``report`` and ``curate.report``."""
-        stats = self._record(run_curate(self.ctx, self._checks()))
+        stats = self._run(CurateStage(self.run_dir, self.config))
         if report and self.config.curate.report:
             self.report()
         return stats
@@ -183,13 +188,6 @@ class Pipeline:
 
         self.report_path = write_report(self.run_dir, self.manifest, self.config)
         return self.report_path
-
-    def _checks(self) -> CheckSuite:
-        """The run's checks, built (and their models loaded) once."""
-        if self._suite is None:
-            self._suite = CheckSuite(self.config)
-            self._suite.load()
-        return self._suite
 
     def export(
         self, formats: list[str] | None = None, out: Path | None = None, include_flagged: bool | None = None
@@ -202,7 +200,7 @@ class Pipeline:
         """All stages, in order, on ``src``; every backend is built first, so a missing model fails at once."""
         self.require_backends()
         if self.config.curate.enabled:
-            self._checks()  # the model checks' models, if any, load now
+            self.require_checks()
         self.write_config()
         self.segment(src)
         self.compose()

@@ -38,10 +38,19 @@ REGISTRY: dict[str, dict[str, str]] = {
 
 DEFAULTS = {"segment": "grabcut", "compose": "prior", "repaint": "scene", "caption": "template"}
 
+#: backends a stage builds from its own config section, never chosen with ``<stage>.backend`` (so not listed or
+#: validated as a stage's backend): the curate stage's checks, one copy per worker or, with a model, one in all
+STAGE_OWNED: dict[str, dict[str, str]] = {
+    "curate": {
+        "checks": "gen4gen.checks.suite:CheckSuite",
+        "model-checks": "gen4gen.checks.suite:ModelCheckSuite",
+    },
+}
+
 
 def backend_class(kind: str, name: str) -> type[Backend]:
     """The class registered as ``name`` for stage ``kind``; a clear error lists the available names."""
-    table = REGISTRY[kind]
+    table = REGISTRY[kind] if kind in REGISTRY else STAGE_OWNED[kind]
     if name not in table:
         raise UnknownBackend(
             f"unknown {kind} backend {name!r}; available: {', '.join(sorted(table))} (set {kind}.backend=NAME)"

@@ -10,7 +10,8 @@
 
 * Actors: ``executor.ray.<stage>.num_cpus / num_gpus / actors``. By default a backend with a ``device`` option
   (not ``cpu``) gets one GPU per actor when the cluster has GPUs, and one actor per GPU; a backend that runs one
-  copy per machine (``process_parallel = False``: an endpoint client under one rate limit) gets one actor; any
+  copy per machine (``process_parallel = False``: an endpoint client under one rate limit) gets one actor, as does
+  one that declares ``single_actor`` (the curate stage's model checks, on a GPU when the cluster has one); any
   other gets one actor per ``num_cpus`` CPUs of the cluster. The next stage keeps the actors when it asks for
   the same resources (warm processes: each drops the old backend and builds the new one), else they are
   released first, so each stage can use the whole cluster.
@@ -228,7 +229,8 @@ class RayExecutor(Executor):
         """CPUs and GPUs per actor, and how many actors (see the module docstring for the defaults)."""
         total = self.ray.cluster_resources()
         cpus, gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
-        device = json.loads(stage.spec.options).get("device")
+        cls = backend_class(stage.spec.kind, stage.spec.name)
+        device = getattr(cls.Options.model_validate(json.loads(stage.spec.options)), "device", None)
         uses_gpu = device is not None and device != "cpu"
         num_gpus = resources.num_gpus if resources.num_gpus is not None else (1.0 if uses_gpu and gpus else 0.0)
         num_cpus = resources.num_cpus
@@ -247,9 +249,11 @@ class RayExecutor(Executor):
         )
         if resources.actors:
             count = resources.actors
+        elif getattr(cls, "single_actor", False):  # its scores come from one copy (the model checks)
+            count = 1
         elif num_gpus > 0:
             count = fits
-        elif not backend_class(stage.spec.kind, stage.spec.name).process_parallel:
+        elif not cls.process_parallel:
             count = 1
         else:
             count = fits if num_cpus > 0 else int(cpus)

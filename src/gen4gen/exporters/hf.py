@@ -33,7 +33,7 @@ from typing import Any
 from gen4gen.exporters.base import Writer
 from gen4gen.exporters.folder import FolderWriter, dataset_stem, mask_png
 from gen4gen.geometry.masks import union as union_of
-from gen4gen.io.atomic import atomic_write_text
+from gen4gen.io.atomic import atomic_write_bytes
 from gen4gen.sample import Sample
 
 METADATA = "metadata.jsonl"
@@ -63,7 +63,8 @@ def metadata_row(sample: Sample) -> dict[str, Any]:
 
 
 class ImageFolderWriter(Writer):
-    """The run folder's own ``metadata.jsonl`` (what ``gen4gen run`` writes)."""
+    """The run folder's own ``metadata.jsonl`` (what ``gen4gen run`` writes), replaced only when its bytes
+    change."""
 
     name = "index"
 
@@ -76,7 +77,13 @@ class ImageFolderWriter(Writer):
 
     def close(self) -> list[Path]:
         path = self.run_dir / METADATA
-        atomic_write_text(path, "".join(self.lines))
+        data = "".join(self.lines).encode("utf-8")
+        try:
+            unchanged = path.read_bytes() == data
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            atomic_write_bytes(path, data)
         return [path]
 
 

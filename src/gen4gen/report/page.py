@@ -68,7 +68,7 @@ class Gathered:
 
 def write_report(run_dir: Path, manifest: Manifest, config: RunConfig) -> Path:
     """Write ``RUN_DIR/report.html`` from the manifest (atomically) and return its path."""
-    suite = CheckSuite(config)
+    suite = CheckSuite.of(config)
     data = _gather(run_dir, manifest, suite)
     page = _page(run_dir, manifest, config, suite, data)
     path = run_dir / REPORT
@@ -92,7 +92,9 @@ def _gather(run_dir: Path, manifest: Manifest, suite: CheckSuite) -> Gathered:
         card = Card(
             sample.key,
             status,
-            _thumbnail(run_dir / sample.image, [(o.name, o.bbox) for o in sample.objects], sample.size),
+            _thumbnail(
+                run_dir / (sample.preview or sample.image), [(o.name, o.bbox) for o in sample.objects], sample.size
+            ),
             sample.image,
             sample.verdicts,
             sample.caption,
@@ -149,7 +151,8 @@ def _data_uri(image: Image.Image) -> str:
 
 
 def _thumbnail(path: Path, boxes: list[tuple[str, tuple[int, int, int, int]]], size: tuple[int, int]) -> str:
-    """The sample's image at THUMB px with its boxes and names drawn (a grey tile when it cannot be read)."""
+    """The sample at THUMB px from ``path`` (its preview, or the image itself) with its boxes and names drawn,
+    scaled from the image's ``size`` (a grey tile when it cannot be read)."""
     try:
         with Image.open(path) as im:
             im.draft("RGB", (THUMB, THUMB))

@@ -15,7 +15,10 @@ append-only verdict table only when they changed, so a rerun with the same setti
 with new thresholds re-judges without measuring again. The export stage leaves rejected samples out of every
 export, and flagged ones out of training-ready formats unless ``--include-flagged``.
 
-Compose asks :func:`cutout_rejection` before using a cut-out, so a fragment is never pasted.
+``work`` runs on the run's executor (in the driver, in worker processes or on Ray actors) with the suite built
+there from the stage's spec (:func:`~gen4gen.checks.suite.checks_spec`); a suite with a model check runs in one
+place (the driver or one actor). Compose asks :func:`cutout_rejection` before using a cut-out, so a fragment is
+never pasted; a cut-out it measured counts as made by the curate stage of the same run.
 """
 
 from __future__ import annotations
@@ -32,15 +35,14 @@ from gen4gen.backends.base import Backend
 from gen4gen.checks.base import FLAG, PASS, REJECT, SEVERITY, SKIP, CheckResult
 from gen4gen.checks.duplicates import nearest
 from gen4gen.checks.subjects import CutoutInputs, CutoutSubject, SampleInputs, SampleSubject
-from gen4gen.checks.suite import CHECKS, CheckSuite
+from gen4gen.checks.suite import CHECKS, CheckSuite, checks_spec
 from gen4gen.config import RunConfig
 from gen4gen.errors import ItemError
-from gen4gen.executors.base import Executor, batches
 from gen4gen.exporters.hf import METADATA
 from gen4gen.io.atomic import file_sha256
 from gen4gen.manifest import DONE, Manifest, Record, Verdict, fingerprint
 from gen4gen.manifest.records import CaptionData, ComposeData, CurateData, RepaintData, SegmentData, read
-from gen4gen.stages.base import BackendSpec, Context, Outcome, Stage, StageStats, Tally, WorkItem, timed
+from gen4gen.stages.base import BackendSpec, Context, Outcome, Stage, Tally, WorkItem, timed
 from gen4gen.stages.common import SAMPLES_META
 
 NAME = "curate"
@@ -63,22 +65,24 @@ class CurateStage(Stage):
     name = NAME
     version = "1"
 
-    def __init__(self, run_dir: Path, config: RunConfig, suite: CheckSuite | None = None) -> None:
+    def __init__(self, run_dir: Path, config: RunConfig) -> None:
         self.run_dir = run_dir
         self.config = config
-        self.suite = suite if suite is not None else CheckSuite(config)
-        # built from the run config by the stage itself, never from the backend registry
-        self.spec = BackendSpec("curate", CheckSuite.name, json.dumps(self.suite.identity(), sort_keys=True))
+        self.spec = checks_spec(config)  # from the curate section, never from ``curate.backend``
         self._judged: dict[str, list[CheckResult]] = {}  # sample key -> its results, this run
         self._changed = False  # whether any verdict was appended
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_judged": {}}
 
+    def suite(self, ctx: Context) -> CheckSuite:
+        """The driver's suite (it judges; with the local executor it measures too)."""
+        return driver_suite(ctx, self.spec)
+
     def total(self, ctx: Context) -> int:
         from gen4gen.stages.compose import accepted_samples
 
-        cutouts = len(ctx.manifest.records("segment", DONE)) if self.suite.cutout is not None else 0
+        cutouts = len(ctx.manifest.records("segment", DONE)) if self.suite(ctx).cutout is not None else 0
         return cutouts + len(accepted_samples(ctx))
 
     # ------------------------------------------------------------------------------------------------ plan
@@ -86,15 +90,21 @@ class CurateStage(Stage):
         from gen4gen.stages.compose import accepted_samples
 
         samples = accepted_samples(ctx)  # a clear error when nothing was composed yet
+        suite = self.suite(ctx)
         wave = []
-        if self.suite.cutout is not None:
+        if suite.cutout is not None:
             for segment in ctx.manifest.records("segment", DONE):
-                item = cutout_item(ctx, self.suite, segment)
+                item = cutout_item(ctx, suite, segment)
                 current = self.is_current(ctx, item.key, item.fingerprint)
                 if current is not None:
-                    tally.reused(current)
+                    if current.status == DONE and item.key in suite.measured_for_compose:
+                        suite.measured_for_compose.discard(item.key)
+                        tally.stats.made += 1  # measured in this run, when compose chose its cut-outs
+                        tally.advance(1)
+                    else:
+                        tally.reused(current)
                     if current.status == DONE:
-                        self._changed |= judge_cutout(ctx.manifest, self.suite, current)[1]
+                        self._changed |= judge_cutout(ctx.manifest, suite, current)[1]
                 elif not ctx.manifest.intact(segment):
                     ctx.reporter.warn(f"{segment.key}: its cut-out is missing or changed; rerun `gen4gen segment`")
                     tally.skipped("cut-out missing or changed; rerun `gen4gen segment`")
@@ -121,11 +131,11 @@ class CurateStage(Stage):
             refs = {o.concept_id: references.get(o.concept_id, ()) for o in layout.objects}
             fp = fingerprint(
                 self.version,
-                self.suite.sample_settings(),
+                suite.sample_settings(),
                 [(r.fingerprint, r.outputs) for r in (compose, repaint, caption)],
                 text,
                 self.config.caption.max_words,
-                refs if self.suite.curate.clip_model else None,
+                refs if suite.curate.clip_model else None,
             )
             current = self.is_current(ctx, compose.key, fp)
             if current is not None:
@@ -187,16 +197,17 @@ class CurateStage(Stage):
         if record.status != DONE:
             return
         if record.key.startswith(CUTOUT):
-            self._changed |= judge_cutout(ctx.manifest, self.suite, record)[1]
+            self._changed |= judge_cutout(ctx.manifest, self.suite(ctx), record)[1]
         else:
             self._judge_sample(ctx, record)
 
     def _judge_sample(self, ctx: Context, record: Record) -> None:
         """Judge one sample's recorded scores with the current thresholds; verdicts appended when changed."""
         data = read(CurateData, record)
-        results = self.suite.judge_sample(data.scores)
-        if self.suite.cutout is not None:
-            inherited = _inherited(ctx.manifest, self.suite, data.cutouts)
+        suite = self.suite(ctx)
+        results = suite.judge_sample(data.scores)
+        if suite.cutout is not None:
+            inherited = _inherited(ctx.manifest, suite, data.cutouts)
             if inherited is not None:
                 results.insert(0, inherited)
         self._judged[record.key] = results
@@ -206,11 +217,12 @@ class CurateStage(Stage):
         """Near-duplicates over the whole run, then the counts of the run's verdicts (summary and report)."""
         keys = [key for key in json.loads(ctx.manifest.get_meta(SAMPLES_META) or "[]") if key in self._judged]
         measured = {key: ctx.manifest.get(self.name, key) for key in keys}
-        if self.suite.duplicate is not None:
+        suite = self.suite(ctx)
+        if suite.duplicate is not None:
             hashes = [(k, h) for k in keys if (h := _phash(measured[k])) is not None]
             kept = [not any(r.status == REJECT for r in self._judged[k]) for k, _ in hashes]
             for key, scores in nearest(hashes, kept).items():
-                result = self.suite.judge_distances(scores)
+                result = suite.judge_distances(scores)
                 self._judged[key].append(result)
                 self._record(ctx, key, measured[key], [result], skip=set())
         else:
@@ -231,7 +243,14 @@ class CurateStage(Stage):
         self, ctx: Context, key: str, record: Record | None, results: list[CheckResult], skip: set[str]
     ) -> None:
         if record is not None:
-            self._changed |= record_verdicts(ctx.manifest, self.suite, key, record.fingerprint, results, skip)
+            self._changed |= record_verdicts(ctx.manifest, self.suite(ctx), key, record.fingerprint, results, skip)
+
+
+def driver_suite(ctx: Context, spec: BackendSpec | None = None) -> CheckSuite:
+    """The run's suite in the driver, from its backend pool (built once per run)."""
+    suite = ctx.backends.get(spec if spec is not None else checks_spec(ctx.config))
+    assert isinstance(suite, CheckSuite)
+    return suite
 
 
 def _phash(record: Record | None) -> str | None:
@@ -305,14 +324,14 @@ def cutout_rejection(ctx: Context, segment: Record) -> str | None:
     """Why compose must leave out the cut-out of ``segment`` (a done segment record), or None to use it.
 
     The cut-out is measured the first time it is asked about (in the driver; the scores are kept as its curate
-    record, so the curate stage reuses them) and judged with the current thresholds. Nothing is left out when
-    ``curate.enabled``, ``curate.skip_rejected_cutouts`` or ``curate.cutout.enabled`` is false, or when the
-    cut-out cannot be measured (compose then reports its own error for the file).
+    record, which the curate stage of the same run counts as made) and judged with the current thresholds.
+    Nothing is left out when ``curate.enabled``, ``curate.skip_rejected_cutouts`` or ``curate.cutout.enabled`` is
+    false, or when the cut-out cannot be measured (compose then reports its own error for the file).
     """
     curate = ctx.config.curate
     if not (curate.enabled and curate.skip_rejected_cutouts and curate.cutout.enabled):
         return None
-    suite = CheckSuite(ctx.config)
+    suite = driver_suite(ctx)
     item = cutout_item(ctx, suite, segment)
     record = ctx.manifest.is_current(NAME, item.key, item.fingerprint)
     if record is None:
@@ -323,6 +342,7 @@ def cutout_rejection(ctx: Context, segment: Record) -> str | None:
             return None
         record = outcome.record
         ctx.manifest.put(record)
+        suite.measured_for_compose.add(item.key)
     if record.status != DONE:
         return None
     result, _ = judge_cutout(ctx.manifest, suite, record)
@@ -441,24 +461,4 @@ def _dump(data: CurateData) -> dict[str, Any]:
     return data.model_dump(mode="json")
 
 
-class DriverExecutor(Executor):
-    """Runs the curate stage's batches in the driver with the run's :class:`CheckSuite` (its checks read files,
-    and its model checks hold their models once)."""
-
-    def __init__(self, suite: CheckSuite) -> None:
-        self.suite = suite
-
-    def map(self, stage: Stage, items: list[WorkItem], batch_size: int) -> Iterator[list[Outcome]]:
-        for batch in batches(items, batch_size):
-            yield stage.work(batch, self.suite)
-
-
-def run_curate(ctx: Context, suite: CheckSuite | None = None) -> StageStats:
-    """The curate stage on the run of ``ctx`` (see the module docstring)."""
-    from gen4gen.stages.runner import run_stage
-
-    stage = CurateStage(ctx.run_dir, ctx.config, suite)
-    return run_stage(stage, ctx, DriverExecutor(stage.suite))
-
-
-__all__ = ["PASS", "CurateStage", "cutout_rejection", "cutout_target", "run_curate"]
+__all__ = ["PASS", "CurateStage", "cutout_rejection", "cutout_target"]

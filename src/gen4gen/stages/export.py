@@ -8,7 +8,9 @@ the dataset. A flagged sample stays in the run folder's index but goes into trai
 
 Without formats it writes the run folder's ``metadata.jsonl`` and contact sheet, plus every format in
 ``export.formats`` under ``RUN_DIR/exports/<format>``; with formats (``gen4gen export --format``) only those, in
-``RUN_DIR/exports/<format>`` or ``--out``.
+``RUN_DIR/exports/<format>`` or ``--out``. A file whose content would not change is left alone: ``metadata.jsonl``
+is replaced only when its bytes differ, and the contact sheet is rendered again only when its inputs or its file
+changed (their digest is kept in the manifest's meta), so an all-skipped rerun rewrites neither.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gen4gen.stages.compose import accepted_samples
 NAME = "export"
 EXPORTS = "exports"  # RUN_DIR/exports/<format>: where formats go by default
 FLAGGED = "flagged (export them with --include-flagged)"
+SHEET_META = "export.contact_sheet"  # meta key: the contact sheet's state (ContactSheetWriter.state)
 
 
 def flagged(sample: Sample) -> bool:
@@ -69,10 +72,12 @@ def export_stage(
     training = [s for s in accepted if settings.include_flagged or not flagged(s)]
     left_out = len(accepted) - len(training)
     index: list[Writer] = []
+    sheet: ContactSheetWriter | None = None
     if not formats:  # the run folder's own index shows every accepted sample, flagged ones included
         index.append(ImageFolderWriter())
         if settings.contact_sheet:
-            index.append(ContactSheetWriter())
+            sheet = ContactSheetWriter(previous=ctx.manifest.get_meta(SHEET_META))
+            index.append(sheet)
     exports: list[FolderWriter] = []
     if names:
         captions = TrainingCaptions.from_settings(settings, finished)  # tokens do not move as reviews change
@@ -91,6 +96,8 @@ def export_stage(
             advance(1)
     for writer in [*index, *exports]:
         writer.close()
+    if sheet is not None and sheet.state is not None and sheet.state != sheet.previous:
+        ctx.manifest.set_meta(SHEET_META, sheet.state)
     for export in exports:
         note = f" ({left_out} flagged left out; --include-flagged exports them)" if left_out else ""
         ctx.reporter.info(f"{export.name}: {export.count} samples in {export.out_dir}{note}")
