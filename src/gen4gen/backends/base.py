@@ -129,6 +129,8 @@ class RepaintResult:
 class Inpainter(Backend):
     """Paints a realistic background around the concepts."""
 
+    batches: ClassVar[bool] = False  # repaint_batch paints several at once (a GPU pipeline): give it whole batches
+
     @abstractmethod
     def repaint(self, request: RepaintRequest) -> RepaintResult: ...
 

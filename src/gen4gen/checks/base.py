@@ -77,6 +77,7 @@ class Checker(ABC, Generic[S]):
     version: ClassVar[str] = "1"  # bump when the same subject measures differently
     metrics: ClassVar[tuple[Metric, ...]]
     headline: ClassVar[str]  # the metric whose value is the verdict's score
+    batched: ClassVar[bool] = False  # measures a batch at once (a model): given every subject of a batch together
 
     def __init__(self, limits: _Limits, overrides: dict[str, Limit] | None = None) -> None:
         self.limits = limits
@@ -91,7 +92,8 @@ class Checker(ABC, Generic[S]):
         """The scores of one subject; an :class:`ItemError` when its files cannot be read."""
 
     def measure_batch(self, subjects: Sequence[S]) -> list[Scores | ItemError]:
-        """The scores of several subjects (checks with models override this to batch them)."""
+        """The scores of several subjects (checks with models override this to batch them, and set
+        ``batched``)."""
         results: list[Scores | ItemError] = []
         for subject in subjects:
             try:

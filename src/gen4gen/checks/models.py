@@ -44,6 +44,7 @@ class ModelSettings:
 
 class _ModelChecker(Checker[SampleSubject]):
     key: str  # the config key naming the model
+    batched = True
 
     def __init__(self, limits: _Limits, settings: ModelSettings) -> None:
         super().__init__(limits)

@@ -94,25 +94,23 @@ def seam_scores(image: np.ndarray, union: np.ndarray) -> tuple[float | None, flo
         outline[:, :margin] = False
     if x1 == width:
         outline[:, -margin:] = False
-    means = {}
-    for name, region in regions.items():
-        mean, weight = _local_mean(lab, region)
+    weights = {name: cv2.GaussianBlur(band.astype(np.float32), (0, 0), SIGMA) for name, band in regions.items()}
+    for weight in weights.values():
         outline &= weight > MIN_WEIGHT
-        means[name] = mean
     if int(outline.sum()) < MIN_OUTLINE:
         return None, None
-    at = {name: mean[outline] for name, mean in means.items()}
+    at = {name: _local_mean(lab, region, weights[name], outline) for name, region in regions.items()}
     baseline = np.linalg.norm(at["mid"] - at["far"], axis=1)
     halo = _segment_distance(at["band"], at["inner"], at["mid"]) - baseline
     leak = np.linalg.norm(at["near"] - at["mid"], axis=1) - baseline
     return float(max(0.0, np.median(halo))), float(max(0.0, np.median(leak)))
 
 
-def _local_mean(lab: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    weight = region.astype(np.float32)
-    total = cv2.GaussianBlur(weight, (0, 0), SIGMA)
-    mean = cv2.GaussianBlur(lab * weight[..., None], (0, 0), SIGMA) / np.maximum(total, 1e-6)[..., None]
-    return mean, total
+def _local_mean(lab: np.ndarray, region: np.ndarray, total: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The Gaussian-weighted mean Lab colour of ``region`` around each pixel of ``at`` (N, 3); ``total`` is the
+    region's blurred weight. Only the outline's values are kept, not a whole-crop image per band."""
+    weighted = cv2.GaussianBlur(lab * region.astype(np.float32)[..., None], (0, 0), SIGMA)
+    return np.asarray(weighted[at] / np.maximum(total[at], 1e-6)[..., None])
 
 
 def _segment_distance(point: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -129,3 +129,8 @@ class SampleSubject:
         for mask in self.masks:
             total += mask
         return np.clip(total, 0.0, 1.0)
+
+    def release(self) -> None:
+        """Forget the decoded pixels (decoded again if asked for), so a batch holds one sample's at a time."""
+        for name in ("image", "composite", "masks", "union"):
+            self.__dict__.pop(name, None)

@@ -171,28 +171,38 @@ class CheckSuite(Backend):
     def measure_samples(
         self, subjects: Sequence[SampleSubject]
     ) -> list[tuple[dict[str, dict[str, ScoreData]], str | None] | ItemError]:
-        """Every sample check's scores and the perceptual hash of each subject (or its ItemError)."""
-        scores: list[dict[str, dict[str, ScoreData]]] = [{} for _ in subjects]
-        errors: dict[int, ItemError] = {}
-        for checker in self.samples:
-            todo = [i for i in range(len(subjects)) if i not in errors]
+        """Every sample check's scores and the perceptual hash of each subject (or its ItemError).
+
+        The pixel checks run subject by subject, each subject's pixels released before the next is decoded, so a
+        batch holds one sample's images at a time whatever its size; checks with a model then get the batch
+        together.
+        """
+        measured: list[dict[str, Scores] | ItemError] = []
+        phashes: list[str | None] = []
+        for subject in subjects:
+            try:
+                measured.append({c.name: c.measure(subject) for c in self.samples if not c.batched})
+                phashes.append(DuplicateChecker.hash(subject) if self.duplicate is not None else None)
+            except ItemError as exc:
+                measured.append(exc)
+                phashes.append(None)
+            subject.release()
+        for checker in (c for c in self.samples if c.batched):
+            todo = [i for i, m in enumerate(measured) if not isinstance(m, ItemError)]
             results = checker.measure_batch([subjects[i] for i in todo])
             for index, result in zip(todo, results, strict=True):
+                found = measured[index]
                 if isinstance(result, ItemError):
-                    errors[index] = result
-                else:
-                    scores[index][checker.name] = to_data(result)
+                    measured[index] = result
+                elif not isinstance(found, ItemError):
+                    found[checker.name] = result
+                subjects[index].release()
         out: list[tuple[dict[str, dict[str, ScoreData]], str | None] | ItemError] = []
-        for index, subject in enumerate(subjects):
-            if index in errors:
-                out.append(errors[index])
-                continue
-            try:
-                phash = DuplicateChecker.hash(subject) if self.duplicate is not None else None
-            except ItemError as exc:
-                out.append(exc)
-                continue
-            out.append((scores[index], phash))
+        for found, phash in zip(measured, phashes, strict=True):
+            if isinstance(found, ItemError):
+                out.append(found)
+            else:  # in the order the checks are configured
+                out.append(({c.name: to_data(found[c.name]) for c in self.samples}, phash))
         return out
 
     # ------------------------------------------------------------------------------------------- judge

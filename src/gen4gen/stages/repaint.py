@@ -55,6 +55,12 @@ class RepaintStage(Stage):
 
     def work(self, items: list[WorkItem], backend: Backend) -> list[Outcome]:
         assert isinstance(backend, Inpainter)
+        # one sample at a time unless the backend paints batches: memory does not grow with the batch size
+        size = len(items) if backend.batches else 1
+        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        return [outcome for chunk in chunks for outcome in self._paint(chunk, backend)]
+
+    def _paint(self, items: list[WorkItem], backend: Inpainter) -> list[Outcome]:
         started = time.perf_counter()
         requests, outcomes = [], {}
         for item in items:

@@ -116,6 +116,7 @@ class DiffusionInpainter(Inpainter):
     version = "1"
     pipeline_class: ClassVar[str]
     process_parallel = False  # one pipeline on one GPU, batched
+    batches = True
     supports_refiner: ClassVar[bool] = False
 
     options: Options
