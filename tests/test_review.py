@@ -449,7 +449,7 @@ def test_the_command_serves_until_ctrl_c_and_refuses_bad_arguments(run: tuple[Pa
             process.wait()
 
 
-def test_thumbnails_are_made_once_and_cached_in_the_run_folder(run: tuple[Path, Path]) -> None:
+def test_thumbnails_are_the_previews_and_pictures_are_cached_in_the_run_folder(run: tuple[Path, Path]) -> None:
     _, out = run
     with serving(out) as client:
         key = sample_keys(client)[0]
@@ -458,8 +458,8 @@ def test_thumbnails_are_made_once_and_cached_in_the_run_folder(run: tuple[Path, 
         assert status == 200 and headers["content-type"] == "image/jpeg"
         with Image.open(io.BytesIO(body)) as thumb:
             assert max(thumb.size) == 256
-        cached = list((out / ".review" / "thumbs").iterdir())
-        assert len(cached) == 1 and cached[0].read_bytes() == body
+        assert body == (out / "previews" / f"{sample_id(key)}.jpg").read_bytes()  # repaint's, not decoded again
+        assert not (out / ".review" / "thumbs").exists()
         assert client.request("GET", path, headers={"If-None-Match": headers["etag"]})[0] == 304
         overlay = client.request("GET", "/api/sample/file?" + urlencode({"key": key, "kind": "overlay"}))
         assert overlay[0] == 200 and overlay[1]["content-type"] == "image/png"

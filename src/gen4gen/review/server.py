@@ -142,7 +142,10 @@ class ReviewApp:
                 return inside(self.run_dir, sample.image)
             if kind == "composite":
                 return inside(self.run_dir, sample.composite)
-            if kind == "thumb":
+            if kind == "thumb":  # the preview repaint wrote (runs from before previews: one made and cached)
+                preview = inside(self.run_dir, sample.preview) if sample.preview else None
+                if preview is not None and preview.is_file():
+                    return preview
                 return self.media.thumbnail(inside(self.run_dir, sample.image))
             if kind == "overlay":
                 files = [inside(self.run_dir, o.mask) for o in sample.objects]
