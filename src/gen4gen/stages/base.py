@@ -125,6 +125,11 @@ class Tally:
             self.stats.rejected[record.message or "rejected"] += 1
         self.advance(1)
 
+    def made(self) -> None:
+        """An item made in this run."""
+        self.stats.made += 1
+        self.advance(1)
+
     def skipped(self, cause: str) -> None:
         """An item that cannot be made because an earlier stage failed on it."""
         self.stats.failed[cause] += 1
@@ -161,8 +166,7 @@ class Stage(ABC):
         record = outcome.record
         ctx.manifest.put(record)
         if record.status == DONE:
-            tally.stats.made += 1
-            tally.advance(1)
+            tally.made()
         elif record.status == FAILED:
             tally.stats.failed[failure_cause(record.message)] += 1
             tally.advance(1)

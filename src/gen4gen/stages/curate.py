@@ -99,8 +99,7 @@ class CurateStage(Stage):
                 if current is not None:
                     if current.status == DONE and item.key in suite.measured_for_compose:
                         suite.measured_for_compose.discard(item.key)
-                        tally.stats.made += 1  # measured in this run, when compose chose its cut-outs
-                        tally.advance(1)
+                        tally.made()  # measured in this run, when compose chose its cut-outs
                     else:
                         tally.reused(current)
                     if current.status == DONE:
